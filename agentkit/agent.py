@@ -1,0 +1,366 @@
+"""Agent: the stateful class users subclass.
+
+An agent holds a conversation and runs :func:`~agentkit.agent_loop` on it::
+
+    class Helper(Agent):
+        model = "anthropic/claude-sonnet-4.5"
+        system_prompt = "You are terse."
+
+        @tool
+        def add(self, a: int, b: int) -> int:
+            "Add two numbers."
+            return a + b
+
+    helper = Helper(provider=OpenRouterProvider())
+    result = await helper.run("What is 2 + 3?")
+
+Class attributes give defaults; constructor arguments override them per
+instance. Hooks are methods to override; the ones left alone cost nothing.
+"""
+
+from __future__ import annotations
+
+import uuid
+import weakref
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, ClassVar, Literal
+
+import anyio
+from attrs import define
+
+from agentkit.errors import AgentBusyError
+from agentkit.events import (
+    AgentEnd,
+    AgentEvent,
+    MessageEnd,
+    MessageStart,
+    ToolExecutionEnd,
+    ToolExecutionStart,
+)
+from agentkit.loop import AbortSignal, LoopConfig, RunResult, RunStream, _prompt_messages, _Run
+from agentkit.messages import (
+    AssistantMessage,
+    Context,
+    Message,
+    TextContent,
+    ToolCall,
+    UserMessage,
+)
+from agentkit.providers.base import ModelOptions, Provider, ReasoningOptions
+from agentkit.stream import EventStream
+from agentkit.tool_execution import ToolCallDecision
+from agentkit.tools import Tool, ToolResult, collect_tools
+from agentkit.transforms.pipeline import Pipeline, Transform, TransformInfo
+
+__all__ = ["Agent", "AgentState", "Listener"]
+
+Listener = Callable[[AgentEvent], Awaitable[None] | None]
+
+
+@define(frozen=True, slots=True)
+class AgentState:
+    """A snapshot of an agent: its conversation and what it is doing."""
+
+    messages: tuple[Message, ...]
+    is_running: bool
+    streaming_message: AssistantMessage | None
+    pending_tool_calls: frozenset[str]
+    error: BaseException | None
+
+
+def _as_message(message: str | Message) -> Message:
+    return UserMessage(message) if isinstance(message, str) else message
+
+
+class Agent:
+    """A conversation with a model and its tools. Subclass it, or configure an instance.
+
+    Set ``model``, ``system_prompt`` and the options as class attributes;
+    define tools as ``@tool`` methods. Override the hooks
+    :meth:`transform_context`, :meth:`before_tool_call`,
+    :meth:`after_tool_call` and :meth:`on_event` to change behaviour.
+    """
+
+    provider: ClassVar[Provider | None] = None
+    model: ClassVar[str] = ""
+    system_prompt: ClassVar[str | Sequence[TextContent]] = ""
+    max_tokens: ClassVar[int | None] = None
+    temperature: ClassVar[float | None] = None
+    reasoning: ClassVar[ReasoningOptions | None] = None
+    max_turns: ClassVar[int | None] = 100
+    tool_execution: ClassVar[Literal["parallel", "sequential"]] = "parallel"
+    tool_timeout: ClassVar[float | None] = 300.0
+    transforms: ClassVar[Sequence[Transform]] = ()
+
+    def __init__(
+        self,
+        provider: Provider | None = None,
+        *,
+        model: str | None = None,
+        system_prompt: str | Sequence[TextContent] | None = None,
+        tools: Sequence[Tool] = (),
+        messages: Sequence[Message] = (),
+        **options: Any,
+    ) -> None:
+        unknown = sorted(set(options) - _OPTION_NAMES)
+        if unknown:
+            raise TypeError(f"unknown Agent option(s): {', '.join(unknown)}")
+        chosen = provider or type(self).provider
+        if chosen is None:
+            raise TypeError(f"{type(self).__name__} needs a provider: pass provider=...")
+        if not isinstance(chosen, Provider):
+            raise TypeError(f"provider must implement the Provider protocol, got {chosen!r}")
+        # Instance attributes shadow the class defaults.
+        self._provider: Provider = chosen
+        self.provider = chosen  # type: ignore[misc]
+        if model is not None:
+            self.model = model  # type: ignore[misc]
+        if system_prompt is not None:
+            self.system_prompt = system_prompt  # type: ignore[misc]
+        for name, value in options.items():
+            setattr(self, name, value)
+        if not self.model:
+            raise TypeError(f"{type(self).__name__} needs a model: set model=...")
+        self._tools: tuple[Tool, ...] = (*collect_tools(self), *tools)
+        self._messages: list[Message] = list(messages)
+        self._steering: list[Message] = []
+        self._follow_ups: list[Message] = []
+        self._listeners: list[Listener] = []
+        self._error: BaseException | None = None
+        self._run_token: object | None = None
+        self._abort: AbortSignal | None = None
+        self._streaming: AssistantMessage | None = None
+        self._pending_calls: set[str] = set()
+        self._idle_waiters: list[anyio.Event] = []
+
+    def __repr__(self) -> str:
+        state = "running" if self._run_token is not None else "idle"
+        return (
+            f"<{type(self).__name__} model={self.model!r} provider={self._provider.name!r} "
+            f"{len(self._messages)} messages, {state}>"
+        )
+
+    # ------------------------------------------------------------------ state
+
+    @property
+    def state(self) -> AgentState:
+        """A read-only snapshot of the conversation and the run in progress."""
+        return AgentState(
+            tuple(self._messages),
+            self._run_token is not None,
+            self._streaming,
+            frozenset(self._pending_calls),
+            self._error,
+        )
+
+    @property
+    def messages(self) -> tuple[Message, ...]:
+        """The conversation so far."""
+        return tuple(self._messages)
+
+    @property
+    def tools(self) -> tuple[Tool, ...]:
+        """The tools the model may call."""
+        return self._tools
+
+    def reset(self) -> None:
+        """Forget the conversation, queued messages and the last error."""
+        self._check_idle("reset")
+        self._messages.clear()
+        self._steering.clear()
+        self._follow_ups.clear()
+        self._error = None
+
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        """Call ``listener`` with every event of every run; returns the unsubscribe function."""
+        self._listeners.append(listener)
+
+        def unsubscribe() -> None:
+            if listener in self._listeners:
+                self._listeners.remove(listener)
+
+        return unsubscribe
+
+    # ------------------------------------------------------------------ running
+
+    def prompt(self, message: str | Message | Sequence[Message]) -> RunStream:
+        """Start a run answering ``message``; returns its event stream (started on first use)."""
+        prompts = _prompt_messages(message)
+        if not prompts:
+            raise ValueError("prompt() needs at least one message")
+        return self._start(prompts)
+
+    def continue_(self) -> RunStream:
+        """Run again on the conversation as it is (after an error, or queued tool results)."""
+        if not self._messages:
+            raise ValueError("continue_() needs a conversation; use prompt()")
+        if isinstance(self._messages[-1], AssistantMessage):
+            queued = self._steering or self._follow_ups
+            if not queued:
+                raise ValueError("the conversation ends with an answer; use prompt()")
+            message = queued.pop(0)
+            return self._start((message,))
+        return self._start(())
+
+    async def run(self, message: str | Message | Sequence[Message]) -> RunResult:
+        """Run to the end and return the result (events go to listeners only)."""
+        return await self.prompt(message).result()
+
+    def steer(self, message: str | Message) -> None:
+        """Queue a message for the current run, delivered after the running tools."""
+        self._steering.append(_as_message(message))
+
+    def follow_up(self, message: str | Message) -> None:
+        """Queue a message to answer when the current run would otherwise end."""
+        self._follow_ups.append(_as_message(message))
+
+    def abort(self) -> None:
+        """Stop the current run now; it ends with ``StopReason.ABORTED``."""
+        if self._abort is not None:
+            self._abort.abort()
+
+    async def wait_for_idle(self) -> None:
+        """Return once no run is active."""
+        while self._run_token is not None:
+            waiter = anyio.Event()
+            self._idle_waiters.append(waiter)
+            await waiter.wait()
+
+    def _check_idle(self, action: str) -> None:
+        if self._run_token is not None:
+            raise AgentBusyError(
+                f"cannot {action}: a run is active; await it, steer() it, or abort() it"
+            )
+
+    def _start(self, prompts: tuple[Message, ...]) -> RunStream:
+        self._check_idle("start a run")
+        token = object()
+        abort = AbortSignal()
+        config = self._loop_config(abort)
+        run = _Run(config, tuple(self._messages), prompts, uuid.uuid4().hex[:16])
+        self._run_token, self._abort, self._error = token, abort, None
+
+        async def produce(out: RunStream) -> None:
+            try:
+                await run.produce(out)
+            except BaseException as exc:
+                self._error = exc
+                raise
+            finally:
+                self._release(token)
+
+        stream: RunStream = EventStream(produce, name=f"run:{run.run_id}")
+        # A stream dropped before it ever ran must not leave the agent busy.
+        weakref.finalize(stream, self._release, token)
+        return stream
+
+    def _release(self, token: object) -> None:
+        if self._run_token is not token:
+            return
+        self._run_token = None
+        self._abort = None
+        self._streaming = None
+        self._pending_calls.clear()
+        for waiter in self._idle_waiters:
+            waiter.set()
+        self._idle_waiters.clear()
+
+    def _loop_config(self, abort: AbortSignal) -> LoopConfig:
+        cls = type(self)
+        return LoopConfig(
+            provider=self._provider,
+            options=ModelOptions(
+                model=self.model,
+                max_tokens=self.max_tokens,
+                temperature=self.temperature,
+                reasoning=self.reasoning,
+            ),
+            system_prompt=self.system_prompt,
+            tools=self._tools,
+            transform=self._build_transform_context(),
+            before_tool_call=(
+                self.before_tool_call if _overrides(cls, "before_tool_call") else None
+            ),
+            after_tool_call=self.after_tool_call if _overrides(cls, "after_tool_call") else None,
+            on_event=self._handle_event,
+            get_steering_messages=self._take_steering,
+            get_follow_up_messages=self._take_follow_ups,
+            max_turns=self.max_turns,
+            tool_execution=self.tool_execution,
+            tool_timeout=self.tool_timeout,
+            abort=abort,
+        )
+
+    def _build_transform_context(self) -> Pipeline:
+        """The pipeline run before each provider call: defaults, ``transforms``, then the hook."""
+        steps: list[Transform] = [*_default_transforms(), *self.transforms]
+        if _overrides(type(self), "transform_context"):
+            steps.append(self.transform_context)
+        return Pipeline(tuple(steps))
+
+    def _take_steering(self) -> list[Message]:
+        taken, self._steering = self._steering, []
+        return taken
+
+    def _take_follow_ups(self) -> list[Message]:
+        taken, self._follow_ups = self._follow_ups, []
+        return taken
+
+    async def _handle_event(self, event: AgentEvent) -> None:
+        if isinstance(event, MessageStart):
+            if isinstance(event.message, AssistantMessage):
+                self._streaming = event.message
+        elif isinstance(event, MessageEnd):
+            self._messages.append(event.message)
+            if isinstance(event.message, AssistantMessage):
+                self._streaming = None
+        elif isinstance(event, ToolExecutionStart):
+            self._pending_calls.add(event.call.id)
+        elif isinstance(event, ToolExecutionEnd):
+            self._pending_calls.discard(event.call.id)
+        elif isinstance(event, AgentEnd):
+            self._streaming = None
+        for listener in tuple(self._listeners):
+            pending = listener(event)
+            if pending is not None:
+                await pending
+        if _overrides(type(self), "on_event"):
+            await self.on_event(event)
+
+    # ------------------------------------------------------------------ hooks
+
+    def transform_context(self, context: Context, info: TransformInfo) -> Context:
+        """Rewrite the context before a provider call; runs after the default transforms."""
+        return context
+
+    async def before_tool_call(self, call: ToolCall) -> ToolCallDecision | None:
+        """Decide on a tool call before it runs: None to run it, or a :class:`ToolCallDecision`."""
+        return None
+
+    async def after_tool_call(self, call: ToolCall, result: ToolResult) -> ToolResult | None:
+        """See a tool's result before the model does; return a new result to replace it."""
+        return None
+
+    async def on_event(self, event: AgentEvent) -> None:
+        """Called with every event of every run, after the agent's state is updated."""
+
+
+_OPTION_NAMES = frozenset(
+    {
+        "max_tokens",
+        "temperature",
+        "reasoning",
+        "max_turns",
+        "tool_execution",
+        "tool_timeout",
+        "transforms",
+    }
+)
+
+
+def _overrides(cls: type, name: str) -> bool:
+    return getattr(cls, name) is not getattr(Agent, name)
+
+
+def _default_transforms() -> tuple[Transform, ...]:
+    return ()

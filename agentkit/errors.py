@@ -1,0 +1,125 @@
+"""The exceptions agentkit raises.
+
+Hierarchy::
+
+    AgentkitError
+    ├── SerializationError        bad input to a ``from_dict``
+    ├── ToolDefinitionError       a tool whose schema cannot be built or is invalid
+    ├── ToolOutputError           a tool returned something that cannot go to the model
+    ├── AgentBusyError            a second run started while one is active
+    ├── StreamError
+    │   ├── StreamClosedError     push after the stream ended or its consumer left
+    │   ├── StreamCancelledError  the producer was cancelled from outside
+    │   └── ProducerExitedError   the producer returned without ending the stream
+    ├── RunError                  user code failed inside a run (``stage`` names where)
+    └── ProviderError             a model provider failed (see ``agentkit.providers``)
+
+Every error that ends a run carries the messages the run completed before it
+(``messages``) and the usage spent so far (``usage``), so nothing is lost.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from agentkit.messages import Message, Usage
+
+__all__ = [
+    "AgentBusyError",
+    "AgentkitError",
+    "ProducerExitedError",
+    "ProviderError",
+    "RunError",
+    "SerializationError",
+    "StreamCancelledError",
+    "StreamClosedError",
+    "StreamError",
+    "ToolDefinitionError",
+]
+
+
+class AgentkitError(Exception):
+    """Base of every agentkit exception.
+
+    ``messages`` and ``usage`` are filled in by the loop when the error ends a
+    run: the messages completed before the failure and the usage spent.
+    """
+
+    messages: tuple[Message, ...] = ()
+    usage: Usage | None = None
+
+    def _attach_partial(self, messages: tuple[Message, ...], usage: Usage) -> None:
+        self.messages = messages
+        self.usage = usage
+
+
+class SerializationError(AgentkitError, ValueError):
+    """A plain-JSON value could not be turned back into an agentkit type."""
+
+
+class ToolDefinitionError(AgentkitError, TypeError):
+    """A tool could not be defined: unsupported annotation or invalid schema."""
+
+
+class AgentBusyError(AgentkitError, RuntimeError):
+    """The agent is already running; wait for it, steer it or abort it."""
+
+
+class StreamError(AgentkitError):
+    """Misuse or failure of an :class:`~agentkit.EventStream`."""
+
+
+class StreamClosedError(StreamError):
+    """The stream has ended, or its consumer has gone; nothing more can be pushed."""
+
+
+class StreamCancelledError(StreamError):
+    """The producer was cancelled by something other than the consumer."""
+
+
+class ProducerExitedError(StreamError):
+    """The producer finished without calling ``end()`` or ``set_exception()``."""
+
+
+class RunError(AgentkitError):
+    """User code (a hook, a transform, a listener) raised inside a run.
+
+    ``stage`` names the place (``"transform"``, ``"before_tool_call"``, ...);
+    the original exception is ``__cause__``.
+    """
+
+    def __init__(self, stage: str, cause: BaseException) -> None:
+        super().__init__(f"{stage} raised {type(cause).__name__}: {cause}")
+        self.stage = stage
+        self.__cause__ = cause
+
+
+class ProviderError(AgentkitError):
+    """A model provider failed: an HTTP error, a mid-stream error or bad data.
+
+    ``status`` is the HTTP status when there was one, ``request_id`` the
+    service's id for the request, ``retryable`` whether trying again may help.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        request_id: str | None = None,
+        retryable: bool = False,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.request_id = request_id
+        self.retryable = retryable
+        self.retry_after = retry_after
+
+    def __repr__(self) -> str:
+        return (
+            f"{type(self).__name__}({self.message!r}, status={self.status!r}, "
+            f"request_id={self.request_id!r})"
+        )

@@ -1,0 +1,253 @@
+"""The provider protocol, request options, and the message builder providers share.
+
+A provider turns a :class:`~agentkit.Context` into a stream of
+:data:`~agentkit.events.AssistantEvent` whose result is the final
+:class:`~agentkit.AssistantMessage`::
+
+    class MyProvider:
+        name = "mine"
+
+        def stream(self, context: Context, options: ModelOptions) -> AssistantStream:
+            async def produce(out: AssistantStream) -> None:
+                builder = AssistantMessageBuilder(model=options.model, provider=self.name)
+                await out.push(builder.start())
+                await out.push(builder.text(0, "Hello"))
+                for event in builder.close_blocks():
+                    await out.push(event)
+                out.end(builder.build(StopReason.STOP, Usage(input=3, output=1)))
+
+            return EventStream(produce, name="mine")
+
+Failures are raised from the producer (they reach the consumer after every
+event pushed before them); raise a :class:`~agentkit.ProviderError` subclass.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Hashable
+from typing import Any, Literal, Protocol, TypeAlias, runtime_checkable
+
+from attrs import define, field
+
+from agentkit.events import (
+    AssistantEvent,
+    BlockEnd,
+    StreamStart,
+    TextDelta,
+    ThinkingDelta,
+    ToolCallDelta,
+    ToolCallStart,
+)
+from agentkit.messages import (
+    AssistantContent,
+    AssistantMessage,
+    Context,
+    StopReason,
+    TextContent,
+    ThinkingContent,
+    ToolCall,
+    Usage,
+)
+from agentkit.stream import EventStream
+
+__all__ = [
+    "AssistantMessageBuilder",
+    "AssistantStream",
+    "ModelOptions",
+    "Provider",
+    "ReasoningOptions",
+]
+
+AssistantStream: TypeAlias = EventStream[AssistantEvent, AssistantMessage]
+
+
+@define(frozen=True, slots=True)
+class ReasoningOptions:
+    """Ask the model to think first: by ``effort`` or a token ``budget``."""
+
+    effort: Literal["minimal", "low", "medium", "high", "max"] | None = None
+    budget_tokens: int | None = None
+
+
+@define(frozen=True, slots=True)
+class ModelOptions:
+    """What to ask of the model for one request.
+
+    ``extra`` holds provider-specific request fields, merged into the body last.
+    """
+
+    model: str
+    max_tokens: int | None = None
+    temperature: float | None = None
+    reasoning: ReasoningOptions | None = None
+    stop: tuple[str, ...] = ()
+    extra: dict[str, Any] = field(factory=dict)
+
+
+@runtime_checkable
+class Provider(Protocol):
+    """Anything that streams a model's answer to a context."""
+
+    @property
+    def name(self) -> str:
+        """Short name, recorded on every message it produces."""
+        ...
+
+    def stream(self, context: Context, options: ModelOptions) -> AssistantStream:
+        """Return a not-yet-started stream of the model's answer."""
+        ...
+
+
+class _Block:
+    __slots__ = ("content_index", "id", "kind", "name", "parts", "signature")
+
+    def __init__(self, kind: str, content_index: int, id: str = "", name: str = "") -> None:
+        self.kind = kind
+        self.content_index = content_index
+        self.id = id
+        self.name = name
+        self.parts: list[str] = []
+        self.signature: str | None = None
+
+
+class AssistantMessageBuilder:
+    """Accumulates a streamed answer and makes its events.
+
+    Blocks are addressed by a provider-chosen ``key`` (Anthropic's block index,
+    ``("tool", i)`` for OpenAI tool-call indexes...); content indexes are given
+    in order of first appearance. Text is joined once per block, never
+    re-concatenated per delta.
+    """
+
+    def __init__(self, *, model: str, provider: str, response_id: str | None = None) -> None:
+        self.model = model
+        self.provider = provider
+        self.response_id = response_id
+        self.provider_data: dict[str, Any] | None = None
+        self._open: dict[Hashable, _Block] = {}
+        self._content: list[AssistantContent | None] = []
+
+    def start(self) -> StreamStart:
+        """The first event: an empty message naming model and provider."""
+        return StreamStart(self._message((), StopReason.STOP, Usage()))
+
+    def _block(self, key: Hashable, kind: str, id: str = "", name: str = "") -> _Block:
+        block = self._open.get(key)
+        if block is None or block.kind != kind:
+            if block is not None:
+                self._close(key)
+            block = _Block(kind, len(self._content), id, name)
+            self._content.append(None)
+            self._open[key] = block
+        return block
+
+    def text(self, key: Hashable, text: str) -> TextDelta:
+        block = self._block(key, "text")
+        block.parts.append(text)
+        return TextDelta(block.content_index, text)
+
+    def thinking(self, key: Hashable, thinking: str) -> ThinkingDelta:
+        block = self._block(key, "thinking")
+        block.parts.append(thinking)
+        return ThinkingDelta(block.content_index, thinking)
+
+    def signature(self, key: Hashable, signature: str) -> None:
+        """Attach (or extend) the signature of the thinking block ``key``."""
+        block = self._block(key, "thinking")
+        block.signature = (block.signature or "") + signature
+
+    def redacted_thinking(self, key: Hashable, data: str) -> BlockEnd:
+        """A redacted thinking block, complete on arrival."""
+        index = len(self._content)
+        content = ThinkingContent(data, redacted=True)
+        self._content.append(content)
+        return BlockEnd(index, content)
+
+    def tool_call_start(self, key: Hashable, id: str, name: str) -> ToolCallStart:
+        block = self._block(key, "tool", id, name)
+        block.id, block.name = id or block.id, name or block.name
+        return ToolCallStart(block.content_index, block.id, block.name)
+
+    def tool_call_arguments(self, key: Hashable, fragment: str) -> ToolCallDelta:
+        block = self._open.get(key)
+        if block is None or block.kind != "tool":
+            block = self._block(key, "tool")
+        block.parts.append(fragment)
+        return ToolCallDelta(block.content_index, fragment)
+
+    def has_block(self, key: Hashable) -> bool:
+        return key in self._open
+
+    def end_block(self, key: Hashable) -> BlockEnd | None:
+        """Complete the block ``key``; None if it is not open."""
+        if key not in self._open:
+            return None
+        return self._close(key)
+
+    def close_blocks(self) -> list[BlockEnd]:
+        """Complete every open block, in content order."""
+        keys = sorted(self._open, key=lambda k: self._open[k].content_index)
+        return [self._close(k) for k in keys]
+
+    def _close(self, key: Hashable) -> BlockEnd:
+        block = self._open.pop(key)
+        text = "".join(block.parts)
+        content: AssistantContent
+        if block.kind == "text":
+            content = TextContent(text)
+        elif block.kind == "thinking":
+            content = ThinkingContent(text, block.signature)
+        else:
+            content = _parse_tool_call(block.id, block.name, text)
+        self._content[block.content_index] = content
+        return BlockEnd(block.content_index, content)
+
+    def partial(self, stop_reason: StopReason, usage: Usage | None = None) -> AssistantMessage:
+        """What has arrived so far, for an interrupted answer.
+
+        Open text and thinking are kept; tool calls still open are dropped,
+        since a call without complete arguments cannot be answered.
+        """
+        content: list[AssistantContent | None] = list(self._content)
+        for block in self._open.values():
+            text = "".join(block.parts)
+            if block.kind == "text":
+                content[block.content_index] = TextContent(text)
+            elif block.kind == "thinking" and text:
+                content[block.content_index] = ThinkingContent(text, block.signature)
+        kept = tuple(c for c in content if c is not None)
+        return self._message(kept, stop_reason, usage or Usage())
+
+    def build(self, stop_reason: StopReason, usage: Usage) -> AssistantMessage:
+        """The final message; call after :meth:`close_blocks`."""
+        if self._open:
+            raise RuntimeError("build() with open blocks; call close_blocks() first")
+        content = tuple(c for c in self._content if c is not None)
+        return self._message(content, stop_reason, usage)
+
+    def _message(
+        self, content: tuple[AssistantContent, ...], stop: StopReason, usage: Usage
+    ) -> AssistantMessage:
+        return AssistantMessage(
+            content,
+            stop,
+            usage,
+            model=self.model,
+            provider=self.provider,
+            response_id=self.response_id,
+            provider_data=self.provider_data,
+        )
+
+
+def _parse_tool_call(id: str, name: str, raw: str) -> ToolCall:
+    if not raw.strip():
+        return ToolCall(id, name, {})
+    try:
+        arguments = json.loads(raw)
+    except ValueError as exc:
+        return ToolCall(id, name, {}, f"arguments are not valid JSON ({exc}): {raw[:200]!r}")
+    if not isinstance(arguments, dict):
+        kind = type(arguments).__name__
+        return ToolCall(id, name, {}, f"arguments must be a JSON object, got {kind}: {raw[:200]!r}")
+    return ToolCall(id, name, arguments)

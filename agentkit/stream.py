@@ -1,0 +1,423 @@
+"""EventStream: typed events from a background producer, then one final result.
+
+The producer is an async function given the stream; it calls ``await push()``
+for each event and ends with ``end(result)`` or ``set_exception(exc)``. The
+consumer reads with ``async for`` and ``await result()``.
+
+Why it cannot hang:
+
+* the terminal outcome is stored before waiters are woken, so a consumer can
+  never see "ended" without the error;
+* ``end`` and ``set_exception`` never block (safe in ``finally`` under
+  cancellation);
+* the producer runs inside a wrapper that forwards any exception, a return
+  without an outcome, and cancellation by anyone but the consumer; on asyncio a
+  done callback also covers a task cancelled before its first step;
+* when the consumer leaves early, is cancelled, or drops its iterator, the
+  producer is cancelled and the outcome becomes :class:`StreamClosedError`.
+
+The buffer is bounded (``buffer_size``): a slow consumer makes ``push`` wait,
+it never makes the producer buffer without bound.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import sys
+from collections import deque
+from collections.abc import Awaitable, Callable
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+import anyio
+import structlog
+
+from agentkit.errors import (
+    ProducerExitedError,
+    StreamCancelledError,
+    StreamClosedError,
+    StreamError,
+)
+
+if TYPE_CHECKING:
+    from typing import Self
+
+__all__ = ["EventStream"]
+
+E = TypeVar("E")
+R = TypeVar("R")
+
+_log = structlog.get_logger("agentkit.stream")
+
+Producer = Callable[["EventStream[E, R]"], Awaitable[None]]
+
+
+class _Outcome(Generic[R]):
+    __slots__ = ("error", "value")
+
+    def __init__(self, value: R | None = None, error: BaseException | None = None) -> None:
+        self.value = value
+        self.error = error
+
+
+class EventStream(Generic[E, R]):
+    """An async iterable of events of type ``E`` with a final result of type ``R``.
+
+    Use it structured::
+
+        async with agent_loop(...) as stream:
+            async for event in stream:
+                ...
+            result = await stream.result()
+
+    or plainly (``async for`` / ``await stream.result()`` start the producer as
+    a detached task, cancelled when the consumer stops early). Events go to one
+    iteration only: a second ``async for`` raises :class:`~agentkit.StreamError`.
+    ``result()`` may be awaited any number of times, also without iterating (it
+    then discards the events), and raises the exception the iteration raised.
+    """
+
+    __slots__ = (
+        "__weakref__",
+        "_buffer",
+        "_buffer_size",
+        "_consumer_closed",
+        "_data_waiters",
+        "_iterated",
+        "_name",
+        "_outcome",
+        "_producer",
+        "_producer_done",
+        "_producer_scope",
+        "_space_waiters",
+        "_started",
+        "_task",
+        "_task_group",
+    )
+
+    def __init__(
+        self,
+        producer: Callable[[EventStream[E, R]], Awaitable[None]] | None = None,
+        *,
+        buffer_size: int = 256,
+        name: str = "stream",
+    ) -> None:
+        if buffer_size < 1:
+            raise ValueError(f"buffer_size must be at least 1, got {buffer_size}")
+        self._producer = producer
+        self._buffer: deque[E] = deque()
+        self._buffer_size = buffer_size
+        self._name = name
+        self._outcome: _Outcome[R] | None = None
+        self._consumer_closed = False
+        self._data_waiters: list[anyio.Event] = []
+        self._space_waiters: list[anyio.Event] = []
+        self._iterated = False
+        self._started = producer is None
+        self._producer_done = producer is None
+        self._producer_scope: anyio.CancelScope | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._task_group: anyio.abc.TaskGroup | None = None
+
+    def __repr__(self) -> str:
+        if self._outcome is None:
+            state = "open"
+        elif self._outcome.error is not None:
+            state = f"failed: {type(self._outcome.error).__name__}"
+        else:
+            state = "ended"
+        return f"<EventStream {self._name} {state}, {len(self._buffer)} buffered>"
+
+    def statistics(self) -> dict[str, Any]:
+        """Buffered events and state, for debugging and tests."""
+        return {
+            "buffered": len(self._buffer),
+            "done": self.done,
+            "consumer_closed": self._consumer_closed,
+            "producer_done": self._producer_done,
+        }
+
+    # ------------------------------------------------------------------ producer side
+
+    @property
+    def done(self) -> bool:
+        """True once the outcome (result or exception) is known."""
+        return self._outcome is not None
+
+    async def push(self, event: E) -> None:
+        """Queue ``event``; waits only while the buffer is full."""
+        while True:
+            if self._consumer_closed:
+                raise StreamClosedError(f"{self._name}: the consumer has closed the stream")
+            if self._outcome is not None:
+                raise StreamClosedError(f"{self._name}: push after the stream ended")
+            if len(self._buffer) < self._buffer_size:
+                break
+            waiter = anyio.Event()
+            self._space_waiters.append(waiter)
+            await waiter.wait()
+        self._buffer.append(event)
+        if self._data_waiters:
+            self._wake(self._data_waiters)
+
+    def end(self, result: R) -> None:
+        """Finish the stream with ``result``; never blocks."""
+        self._finish(_Outcome(value=result))
+
+    def set_exception(self, exc: BaseException) -> None:
+        """Finish the stream with ``exc``, delivered after every event already queued."""
+        if isinstance(exc, anyio.get_cancelled_exc_class()):
+            wrapped = StreamCancelledError(f"{self._name}: the producer was cancelled")
+            wrapped.__cause__ = exc
+            exc = wrapped
+        self._finish(_Outcome(error=exc))
+
+    def _finish(self, outcome: _Outcome[R]) -> None:
+        if self._consumer_closed:
+            return  # the consumer left; it already has its outcome
+        if self._outcome is not None:
+            raise StreamClosedError(f"{self._name}: the stream has already ended")
+        self._outcome = outcome
+        self._wake(self._data_waiters)
+        self._wake(self._space_waiters)
+
+    @staticmethod
+    def _wake(waiters: list[anyio.Event]) -> None:
+        for waiter in waiters:
+            waiter.set()
+        waiters.clear()
+
+    # ------------------------------------------------------------------ running the producer
+
+    async def _run_producer(self) -> None:
+        assert self._producer is not None
+        cancelled = anyio.get_cancelled_exc_class()
+        try:
+            with anyio.CancelScope() as scope:
+                self._producer_scope = scope
+                if self._consumer_closed:
+                    scope.cancel()
+                await self._producer(self)
+            if self._outcome is None and scope.cancelled_caught:
+                self._fail(StreamCancelledError(f"{self._name}: the producer was cancelled"))
+            elif self._outcome is None:
+                self._fail(ProducerExitedError(f"{self._name}: producer returned without ending"))
+        except cancelled as exc:
+            self._fail(exc)
+            raise
+        except Exception as exc:
+            self._fail(exc)
+        except BaseException as exc:  # KeyboardInterrupt, SystemExit: forward, then re-raise
+            self._fail(exc)
+            raise
+        finally:
+            self._producer_done = True
+            self._wake(self._data_waiters)
+
+    def _fail(self, exc: BaseException) -> None:
+        if self._consumer_closed:
+            return
+        if self._outcome is None:
+            self.set_exception(exc)
+        elif not isinstance(exc, anyio.get_cancelled_exc_class()):
+            # The producer raised after ending: too late for the consumer, never silent.
+            _log.error("stream.producer_failed_after_end", stream=self._name, exc_info=exc)
+
+    def _on_task_done(self, task: asyncio.Task[None]) -> None:
+        # Covers a task cancelled before its first step, which the wrapper never sees.
+        self._producer_done = True
+        if task.cancelled():
+            if self._outcome is None and not self._consumer_closed:
+                self.set_exception(
+                    StreamCancelledError(f"{self._name}: the producer was cancelled")
+                )
+            return
+        exc = task.exception()
+        if exc is not None:
+            self._fail(exc)
+
+    def _ensure_started(self) -> None:
+        if self._started:
+            return
+        self._started = True
+        if _running_on_trio():
+            import trio  # noqa: PLC0415 - only when running on trio
+
+            trio.lowlevel.spawn_system_task(
+                self._run_producer_detached_trio,
+                name=f"agentkit:{self._name}",
+                context=contextvars.copy_context(),
+            )
+        else:
+            self._task = asyncio.get_running_loop().create_task(
+                self._run_producer(), name=f"agentkit:{self._name}"
+            )
+            self._task.add_done_callback(self._on_task_done)
+
+    async def _run_producer_detached_trio(self) -> None:
+        try:
+            await self._run_producer()
+        except anyio.get_cancelled_exc_class():
+            raise  # system tasks may exit by cancellation
+        except Exception:  # already forwarded to the consumer by the wrapper
+            return
+
+    def _cancel_producer(self) -> None:
+        if self._producer_done:
+            return
+        if self._producer_scope is not None:
+            self._producer_scope.cancel()
+        elif self._task is not None:
+            self._task.cancel()
+
+    # ------------------------------------------------------------------ consumer side
+
+    def _close_from_consumer(self) -> None:
+        if self._consumer_closed:
+            return
+        if self._outcome is None:
+            self._outcome = _Outcome(
+                error=StreamClosedError(f"{self._name}: closed by its consumer before the end")
+            )
+        self._consumer_closed = True
+        self._buffer.clear()
+        self._wake(self._space_waiters)
+        self._wake(self._data_waiters)
+        self._cancel_producer()
+
+    async def aclose(self) -> None:
+        """Stop consuming: cancel the producer and wait until it has finished."""
+        self._close_from_consumer()
+        if self._started and not self._producer_done:
+            with anyio.CancelScope(shield=True):
+                while not self._producer_done:
+                    await self._wait_for_data()
+
+    async def _wait_for_data(self) -> None:
+        waiter = anyio.Event()
+        self._data_waiters.append(waiter)
+        await waiter.wait()
+
+    def __aiter__(self) -> _EventIterator[E, R]:
+        if self._iterated:
+            raise StreamError(
+                f"{self._name}: an EventStream can be iterated only once; "
+                "use await stream.result() for its outcome"
+            )
+        self._iterated = True
+        return _EventIterator(self)
+
+    async def _next(self) -> E:
+        while True:
+            if self._buffer:
+                event = self._buffer.popleft()
+                if self._space_waiters:
+                    self._wake(self._space_waiters)
+                return event
+            outcome = self._outcome
+            if outcome is not None:
+                if outcome.error is not None:
+                    raise outcome.error
+                raise StopAsyncIteration
+            self._ensure_started()
+            await self._wait_for_data()
+
+    async def result(self) -> R:
+        """The final result, or the exception that ended the stream."""
+        if not self._iterated:
+            # Nobody reads the events: drain them so the producer never blocks.
+            self._iterated = True
+            iterator = _EventIterator(self)
+            async for _ in iterator:
+                pass
+        while self._outcome is None:
+            self._ensure_started()
+            try:
+                await self._wait_for_data()
+            except anyio.get_cancelled_exc_class():
+                self._close_from_consumer()
+                raise
+        if self._outcome.error is not None:
+            raise self._outcome.error
+        return self._outcome.value  # type: ignore[return-value]
+
+    # ------------------------------------------------------------------ structured form
+
+    async def __aenter__(self) -> Self:
+        if self._started:
+            raise StreamError(f"{self._name}: the stream has already started")
+        self._started = True
+        self._task_group = anyio.create_task_group()
+        await self._task_group.__aenter__()
+        self._task_group.start_soon(self._run_producer, name=f"agentkit:{self._name}")
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        assert self._task_group is not None
+        if not self._producer_done:
+            if self._outcome is None:
+                self._close_from_consumer()
+            else:
+                self._cancel_producer()
+        # The body's own exception propagates as itself, never wrapped in a group:
+        # the producer was stopped above, and its wrapper never raises an Exception.
+        try:
+            await self._task_group.__aexit__(None, None, None)
+        except BaseExceptionGroup as group:
+            if len(group.exceptions) == 1:
+                raise group.exceptions[0] from None
+            raise
+        return None
+
+
+class _EventIterator(Generic[E, R]):
+    """One pass over a stream's events; dropping it early closes the stream."""
+
+    __slots__ = ("_finished", "_stream")
+
+    def __init__(self, stream: EventStream[E, R]) -> None:
+        self._stream = stream
+        self._finished = False
+
+    def __aiter__(self) -> _EventIterator[E, R]:
+        return self
+
+    async def __anext__(self) -> E:
+        try:
+            return await self._stream._next()
+        except (StopAsyncIteration, Exception):
+            self._finished = True
+            raise
+        except BaseException:
+            # Cancelled (or interrupted) while waiting: the consumer is gone.
+            self._finished = True
+            self._stream._close_from_consumer()
+            raise
+
+    async def aclose(self) -> None:
+        self._finished = True
+        await self._stream.aclose()
+
+    def __del__(self) -> None:
+        # Breaking out of ``async for`` drops the iterator: stop the producer.
+        if not self._finished and not self._stream.done:
+            try:
+                self._stream._close_from_consumer()
+            except Exception:  # the event loop may already be gone
+                return
+
+
+def _running_on_trio() -> bool:
+    trio = sys.modules.get("trio")
+    if trio is None:
+        return False
+    try:
+        return bool(trio.lowlevel.in_trio_run())
+    except AttributeError:  # pragma: no cover - trio older than in_trio_run()
+        return False

@@ -1,0 +1,388 @@
+"""Tools: Python functions (or hand-written JSON schemas) the model may call.
+
+:func:`tool` turns a typed function into a :class:`Tool`: its JSON schema comes
+from the type hints, its descriptions from the docstring. The loop checks the
+model's arguments with :meth:`Tool.validate`, then runs :meth:`Tool.execute`,
+which converts them to the annotated Python types, calls the function (a sync
+one in a worker thread) and normalises the return value into a
+:class:`ToolResult`.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import json
+import math
+import re
+import types
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from typing import Any, overload
+
+import anyio.to_thread
+import attrs
+from attrs import define, field
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError
+
+from agentkit._schema import NotJSONError, function_schema, to_jsonable
+from agentkit.errors import AgentkitError, ToolDefinitionError
+from agentkit.messages import ImageContent, TextContent, ToolCall, ToolDefinition, UserContent
+
+__all__ = [
+    "Tool",
+    "ToolContext",
+    "ToolOutputError",
+    "ToolResult",
+    "collect_tools",
+    "tool",
+]
+
+_NAME = re.compile(r"[a-zA-Z0-9_-]{1,64}")
+_MAX_PROBLEM = 300  # characters per validation problem: the model needs the gist, not the value
+
+
+class ToolOutputError(AgentkitError, TypeError):
+    """A tool returned a value that cannot be sent to the model."""
+
+
+def _coerce_content(value: str | UserContent | Iterable[UserContent]) -> tuple[UserContent, ...]:
+    if isinstance(value, str):
+        return (TextContent(value),)
+    if isinstance(value, TextContent | ImageContent):
+        return (value,)
+    items = tuple(value)
+    for i, item in enumerate(items):
+        if not isinstance(item, TextContent | ImageContent):
+            raise ToolOutputError(
+                f"ToolResult.content[{i}]: expected TextContent or ImageContent, "
+                f"got {type(item).__name__}"
+            )
+    return items
+
+
+@define(frozen=True, slots=True)
+class ToolResult:
+    """What a tool gives back: content for the model, and flags for the loop.
+
+    ``content`` accepts a string, one content block or a sequence of them.
+    ``terminate`` asks the loop to end the run once the current batch of tool
+    calls is done.
+    """
+
+    content: tuple[UserContent, ...] = field(converter=_coerce_content)
+    is_error: bool = False
+    terminate: bool = False
+
+    @property
+    def text(self) -> str:
+        """All text blocks joined."""
+        return "".join(b.text for b in self.content if isinstance(b, TextContent))
+
+
+@define(frozen=True, slots=True)
+class ToolContext:
+    """Given to a tool parameter annotated ``ToolContext``: the call, and progress reports."""
+
+    call: ToolCall
+    _reporter: Callable[[str], Awaitable[None]] = field(alias="reporter", repr=False)
+
+    async def report(self, progress: str) -> None:
+        """Send a progress message (a ``ToolExecutionUpdate`` event) to the run's listeners.
+
+        From a sync tool, which runs in a worker thread, use
+        ``anyio.from_thread.run(context.report, "...")``.
+        """
+        if not isinstance(progress, str):
+            raise TypeError(f"progress must be a str, got {type(progress).__name__}")
+        await self._reporter(progress)
+
+
+def _check_options(label: str, name: str, timeout: float | None) -> None:
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        raise ToolDefinitionError(
+            f"{label}: tool name {name!r} must be 1-64 letters, digits, '_' or '-'"
+        )
+    if timeout is not None and (
+        isinstance(timeout, bool)
+        or not isinstance(timeout, int | float)
+        or not math.isfinite(timeout)
+        or timeout <= 0
+    ):
+        raise ToolDefinitionError(f"{label}: timeout must be a positive number, got {timeout!r}")
+
+
+def _validator(label: str, schema: dict[str, Any]) -> Draft202012Validator:
+    try:
+        Draft202012Validator.check_schema(schema)
+    except SchemaError as exc:
+        path = "".join(f"[{p!r}]" for p in exc.absolute_path)
+        raise ToolDefinitionError(
+            f"{label}: invalid JSON schema at 'parameters{path}': {exc.message}"
+        ) from None
+    if schema.get("type") != "object":
+        raise ToolDefinitionError(f"{label}: the parameters schema must have type 'object'")
+    return Draft202012Validator(schema)
+
+
+@define(frozen=True, slots=True, eq=False)
+class Tool:
+    """A function the model can call. Build one with :func:`tool`,
+    :meth:`from_function` or :meth:`from_schema`, not with the constructor.
+
+    ``timeout`` overrides the run's tool timeout; a ``sequential`` tool never
+    runs at the same time as another tool. Calling the tool object calls the
+    underlying function, so decorated functions stay easy to unit-test.
+    """
+
+    name: str
+    description: str
+    definition: ToolDefinition = field(repr=False)
+    timeout: float | None
+    sequential: bool
+    _fn: Callable[..., Any] = field(alias="fn", repr=False)
+    _validator: Draft202012Validator = field(alias="validator", repr=False)
+    _converters: tuple[tuple[str, Callable[[Any], Any]], ...] = field(
+        alias="converters", repr=False
+    )
+    _context_param: str | None = field(alias="context_param", repr=False)
+    _is_async: bool = field(alias="is_async", repr=False)
+    _unbound: bool = field(alias="unbound", repr=False)  # a method not yet bound to an instance
+    _raw: bool = field(alias="raw", repr=False)  # from_schema: handler(arguments, context)
+
+    # ------------------------------------------------------------------ construction
+
+    @classmethod
+    def from_function(
+        cls,
+        fn: Callable[..., Any],
+        *,
+        name: str | None = None,
+        description: str | None = None,
+        timeout: float | None = None,
+        sequential: bool = False,
+    ) -> Tool:
+        """A tool from a typed function (sync or async); see :func:`tool`."""
+        if isinstance(fn, Tool) or not callable(fn):
+            raise ToolDefinitionError(f"expected a function, got {type(fn).__name__}")
+        fn_name = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", None)
+        label = f"tool function {fn_name or type(fn).__name__!r}"
+        tool_name = name if name is not None else getattr(fn, "__name__", None)
+        if tool_name is None:
+            raise ToolDefinitionError(f"{label}: it has no __name__; pass name=")
+        _check_options(label, tool_name, timeout)
+        built = function_schema(fn, label, ToolContext)
+        text = built.description if description is None else description
+        return cls(
+            name=tool_name,
+            description=text,
+            definition=ToolDefinition(tool_name, text, built.parameters),
+            timeout=timeout,
+            sequential=sequential,
+            fn=fn,
+            validator=_validator(label, built.parameters),
+            converters=built.converters,
+            context_param=built.context_param,
+            is_async=_is_async(fn),
+            unbound=built.is_method,
+            raw=False,
+        )
+
+    @classmethod
+    def from_schema(
+        cls,
+        name: str,
+        description: str,
+        parameters: Mapping[str, Any],
+        handler: Callable[[dict[str, Any], ToolContext], Awaitable[Any] | Any],
+        *,
+        timeout: float | None = None,
+        sequential: bool = False,
+    ) -> Tool:
+        """A tool from a hand-written JSON schema (Draft 2020-12, ``type: object``).
+
+        ``handler`` gets the validated arguments as a dict and the
+        :class:`ToolContext`; a sync handler runs in a worker thread.
+        """
+        label = f"tool {name!r}"
+        _check_options(label, name, timeout)
+        if not callable(handler):
+            raise ToolDefinitionError(f"{label}: handler must be callable")
+        try:
+            # A private JSON copy: the caller's dict may change later, the definition must not.
+            schema = json.loads(json.dumps(parameters, allow_nan=False))
+        except (TypeError, ValueError) as exc:
+            raise ToolDefinitionError(f"{label}: parameters are not JSON: {exc}") from None
+        if not isinstance(schema, dict):
+            raise ToolDefinitionError(f"{label}: parameters must be a JSON object")
+        return cls(
+            name=name,
+            description=description,
+            definition=ToolDefinition(name, description, schema),
+            timeout=timeout,
+            sequential=sequential,
+            fn=handler,
+            validator=_validator(label, schema),
+            converters=(),
+            context_param=None,
+            is_async=_is_async(handler),
+            unbound=False,
+            raw=True,
+        )
+
+    # ------------------------------------------------------------------ methods
+
+    def bind(self, instance: object) -> Tool:
+        """This method tool with ``self`` bound to ``instance``."""
+        if not self._unbound:
+            raise ToolDefinitionError(f"tool {self.name!r} is not an unbound method")
+        return attrs.evolve(self, fn=types.MethodType(self._fn, instance), unbound=False)
+
+    def __get__(self, instance: object | None, owner: type | None = None) -> Tool:
+        if instance is None or not self._unbound:
+            return self
+        return self.bind(instance)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self._fn(*args, **kwargs)
+
+    # ------------------------------------------------------------------ running
+
+    def validate(self, arguments: Mapping[str, Any]) -> str | None:
+        """None when ``arguments`` fit the schema, else one message naming every problem."""
+        errors = sorted(
+            self._validator.iter_errors(arguments), key=lambda e: (e.json_path, e.message)
+        )
+        if not errors:
+            return None
+        problems = "; ".join(f"at '{e.json_path}': {_shorten(e.message)}" for e in errors)
+        return f"invalid arguments for tool {self.name!r}: {problems}"
+
+    def convert(self, arguments: Mapping[str, Any]) -> dict[str, Any]:
+        """The keyword arguments for the function, from validated JSON arguments."""
+        kwargs = dict(arguments)
+        for key, conv in self._converters:
+            if key in kwargs:
+                kwargs[key] = conv(kwargs[key])
+        return kwargs
+
+    async def execute(self, arguments: Mapping[str, Any], context: ToolContext) -> ToolResult:
+        """Run the tool on validated ``arguments`` and normalise what it returns.
+
+        Exceptions the function raises propagate unchanged.
+        """
+        if self._unbound:
+            raise ToolDefinitionError(
+                f"tool {self.name!r} is a method: take it from an instance or collect_tools()"
+            )
+        if self._raw:
+            args: tuple[Any, ...] = (dict(arguments), context)
+            kwargs: dict[str, Any] = {}
+        else:
+            args, kwargs = (), self.convert(arguments)
+            if self._context_param is not None:
+                kwargs[self._context_param] = context
+        if self._is_async:
+            value = await self._fn(*args, **kwargs)
+        else:
+            call = functools.partial(self._fn, *args, **kwargs)
+            value = await anyio.to_thread.run_sync(call, abandon_on_cancel=True)
+            if inspect.isawaitable(value):
+                value = await value
+        return self._result(value)
+
+    def _result(self, value: Any) -> ToolResult:
+        if isinstance(value, ToolResult):
+            return value
+        if value is None:
+            return ToolResult(())
+        if isinstance(value, str | TextContent | ImageContent):
+            return ToolResult(value)
+        if isinstance(value, list | tuple) and value:
+            blocks = [isinstance(v, TextContent | ImageContent) for v in value]
+            if all(blocks):
+                return ToolResult(value)
+            if any(blocks):
+                raise ToolOutputError(
+                    f"tool {self.name!r} returned a list mixing content blocks with other values"
+                )
+        try:
+            data = to_jsonable(value)
+        except NotJSONError as exc:
+            raise ToolOutputError(
+                f"tool {self.name!r} returned {type(value).__qualname__}, which cannot be sent "
+                f"to the model: {exc}"
+            ) from None
+        return ToolResult(json.dumps(data, sort_keys=True, ensure_ascii=False, allow_nan=False))
+
+
+def _is_async(fn: Callable[..., Any]) -> bool:
+    return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
+        getattr(fn, "__call__", None)  # noqa: B004 - an object with an async __call__
+    )
+
+
+def _shorten(text: str) -> str:
+    return text if len(text) <= _MAX_PROBLEM else text[: _MAX_PROBLEM - 1] + "…"
+
+
+@overload
+def tool(fn: Callable[..., Any], /) -> Tool: ...
+
+
+@overload
+def tool(
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    timeout: float | None = None,
+    sequential: bool = False,
+) -> Callable[[Callable[..., Any]], Tool]: ...
+
+
+def tool(
+    fn: Callable[..., Any] | None = None,
+    /,
+    *,
+    name: str | None = None,
+    description: str | None = None,
+    timeout: float | None = None,
+    sequential: bool = False,
+) -> Tool | Callable[[Callable[..., Any]], Tool]:
+    """Make a :class:`Tool` of a typed function; use as ``@tool`` or ``@tool(...)``.
+
+    ``name`` defaults to the function's name, ``description`` to its docstring
+    (without the parameter section). On a method (first parameter ``self``)
+    the tool binds like a method: ``obj.method`` is the tool bound to ``obj``.
+    """
+
+    def make(f: Callable[..., Any]) -> Tool:
+        return Tool.from_function(
+            f, name=name, description=description, timeout=timeout, sequential=sequential
+        )
+
+    return make if fn is None else make(fn)
+
+
+def collect_tools(obj: object) -> tuple[Tool, ...]:
+    """Every tool defined on ``type(obj)`` and its bases, bound to ``obj``.
+
+    Tools come in definition order, base classes first; an override in a
+    subclass keeps the base's position, and a non-tool override removes it.
+    """
+    found: dict[str, Tool] = {}
+    for cls in reversed(type(obj).__mro__):
+        for attr, raw in vars(cls).items():
+            value = raw.__func__ if isinstance(raw, staticmethod) else raw
+            if isinstance(value, Tool):
+                found[attr] = value
+            elif attr in found:
+                del found[attr]
+    tools = tuple(t.bind(obj) if t._unbound else t for t in found.values())
+    names = [t.name for t in tools]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise ToolDefinitionError(
+            f"{type(obj).__qualname__} defines more than one tool named {', '.join(duplicates)}"
+        )
+    return tools

@@ -1,0 +1,301 @@
+"""Agent: subclassing, state, hooks, steering, abort and recovery after errors."""
+
+from __future__ import annotations
+
+import gc
+from typing import Any
+
+import anyio
+import pytest
+
+from agentkit import (
+    AgentBusyError,
+    AgentEvent,
+    AssistantMessage,
+    Context,
+    MessageUpdate,
+    ProviderError,
+    StopReason,
+    ToolCall,
+    ToolExecutionStart,
+    ToolResultMessage,
+    TransformInfo,
+    UserMessage,
+)
+from agentkit.agent import Agent
+from agentkit.testing import Reply, ScriptedProvider, call
+from agentkit.tool_execution import ToolCallDecision
+from agentkit.tools import ToolResult, tool
+
+pytestmark = pytest.mark.anyio
+
+
+class Calculator(Agent):
+    model = "scripted-model"
+    system_prompt = "You add numbers."
+
+    @tool
+    def add(self, a: int, b: int) -> int:
+        """Add two integers."""
+        return a + b
+
+    @tool
+    async def negate(self, x: int) -> int:
+        """Negate an integer."""
+        return -x
+
+
+def scripted(*replies: Reply | str) -> ScriptedProvider:
+    return ScriptedProvider(list(replies))
+
+
+async def test_subclass_with_tool_methods_runs_a_tool_turn() -> None:
+    with anyio.fail_after(5):
+        provider = scripted(Reply(tool_calls=[call("add", a=2, b=3)]), "5")
+        agent = Calculator(provider=provider)
+        assert [t.name for t in agent.tools] == ["add", "negate"]
+        result = await agent.run("2 + 3?")
+        assert result.text == "5"
+        assert provider.requests[0].system_text == "You add numbers."
+        assert [t.name for t in provider.requests[0].tools] == ["add", "negate"]
+        assert [m.role for m in agent.messages] == ["user", "assistant", "tool_result", "assistant"]
+        assert result.usage.input == sum(
+            m.usage.input for m in agent.messages if isinstance(m, AssistantMessage)
+        )
+        assert not agent.state.is_running
+
+
+async def test_constructor_arguments_override_class_attributes() -> None:
+    with anyio.fail_after(5):
+        provider = scripted("ok")
+        extra = tool(lambda: "x", name="extra", description="Extra tool.")
+        agent = Calculator(
+            provider=provider, model="other", system_prompt="Be kind.", tools=[extra], max_turns=3
+        )
+        await agent.run("hi")
+        assert agent.model == "other"
+        assert Calculator.model == "scripted-model"
+        assert provider.requests[0].system_text == "Be kind."
+        assert [t.name for t in provider.requests[0].tools] == ["add", "negate", "extra"]
+
+
+def test_construction_errors_are_clear() -> None:
+    with pytest.raises(TypeError, match="needs a provider"):
+        Calculator()
+    with pytest.raises(TypeError, match="needs a model"):
+        Agent(provider=scripted())
+    with pytest.raises(TypeError, match="unknown Agent option"):
+        Calculator(provider=scripted(), max_turn=3)
+    with pytest.raises(TypeError, match="Provider protocol"):
+        Calculator(provider=object())  # type: ignore[arg-type]
+
+
+async def test_state_tracks_streaming_and_pending_tools() -> None:
+    seen: list[tuple[str, bool, Any, frozenset[str]]] = []
+
+    with anyio.fail_after(5):
+        agent = Calculator(provider=scripted(Reply(tool_calls=[call("add", a=1, b=1)]), "2"))
+
+        def watch(event: AgentEvent) -> None:
+            state = agent.state
+            seen.append(
+                (event.type, state.is_running, state.streaming_message, state.pending_tool_calls)
+            )
+
+        agent.subscribe(watch)
+        await agent.run("1+1")
+        by_type = {t: (running, streaming, pending) for t, running, streaming, pending in seen}
+        assert all(running for _, running, _, _ in seen)
+        assert by_type["message_update"][1] is not None
+        assert by_type["tool_execution_start"][2] == frozenset({"call_1_1"})
+        assert by_type["agent_end"][2] == frozenset()
+        assert agent.state.streaming_message is None
+
+
+async def test_second_prompt_while_running_is_refused() -> None:
+    with anyio.fail_after(5):
+        agent = Calculator(provider=scripted("one", "two"))
+        stream = agent.prompt("first")
+        with pytest.raises(AgentBusyError, match="a run is active"):
+            agent.prompt("second")
+        with pytest.raises(AgentBusyError):
+            agent.reset()
+        await stream.result()
+        assert (await agent.run("second")).text == "two"
+
+
+async def test_a_stream_dropped_unused_releases_the_agent() -> None:
+    with anyio.fail_after(5):
+        agent = Calculator(provider=scripted("used"))
+        agent.prompt("never consumed")
+        gc.collect()
+        assert not agent.state.is_running
+        assert (await agent.run("again")).text == "used"
+
+
+async def test_subscribe_and_unsubscribe() -> None:
+    with anyio.fail_after(5):
+        agent = Calculator(provider=scripted("a", "b"))
+        got: list[str] = []
+
+        async def listener(event: AgentEvent) -> None:
+            got.append(event.type)
+
+        unsubscribe = agent.subscribe(listener)
+        await agent.run("x")
+        count = len(got)
+        assert got[0] == "agent_start" and got[-1] == "agent_end"
+        unsubscribe()
+        unsubscribe()  # twice is harmless
+        await agent.run("y")
+        assert len(got) == count
+
+
+async def test_provider_error_is_recorded_and_the_agent_stays_usable() -> None:
+    failure = ProviderError("rate limited", status=429)
+    with anyio.fail_after(5):
+        agent = Calculator(
+            provider=scripted(
+                Reply(tool_calls=[call("add", a=1, b=2)]),
+                Reply("partial", error=failure, error_after=2),
+                "3, after a retry",
+            )
+        )
+        with pytest.raises(ProviderError):
+            await agent.run("1+2")
+        state = agent.state
+        assert state.error is failure
+        assert not state.is_running
+        assert [m.role for m in state.messages] == ["user", "assistant", "tool_result"]
+        assert failure.messages == state.messages
+        result = await agent.continue_().result()
+        assert result.text == "3, after a retry"
+        assert agent.state.error is None
+        roles = [m.role for m in agent.messages]
+        assert roles == ["user", "assistant", "tool_result", "assistant"]
+
+
+async def test_steer_during_a_run_is_injected_after_the_tool_batch() -> None:
+    class Steered(Calculator):
+        tool_execution = "sequential"
+
+        @tool
+        def slow(self, n: int) -> str:
+            """A step that lets the user interject."""
+            if n == 1:
+                self.steer("actually, stop")
+            return f"step {n}"
+
+    with anyio.fail_after(5):
+        provider = scripted(Reply(tool_calls=[call("slow", n=1), call("slow", n=2)]), "stopping")
+        agent = Steered(provider=provider)
+        result = await agent.run("go")
+        assert result.text == "stopping"
+        results = [m for m in agent.messages if isinstance(m, ToolResultMessage)]
+        assert [r.text for r in results] == [
+            "step 1",
+            "Skipped: a new user message arrived before this tool ran.",
+        ]
+        assert isinstance(provider.requests[1].messages[-1], UserMessage)
+
+
+async def test_follow_up_runs_when_the_answer_ends() -> None:
+    with anyio.fail_after(5):
+        agent = Calculator(provider=scripted("first", "second"))
+        agent.follow_up("one more")
+        result = await agent.run("start")
+        assert [m.text for m in result.messages] == ["start", "first", "one more", "second"]
+
+
+async def test_abort_stops_the_run_and_leaves_no_task() -> None:
+    with anyio.fail_after(5):
+        agent = Calculator(
+            provider=scripted(Reply("thinking about it", error_after=2, hang=True), "after abort")
+        )
+        stream = agent.prompt("go")
+        async with anyio.create_task_group() as tasks:
+
+            async def consume() -> None:
+                async for _ in stream:
+                    pass
+
+            tasks.start_soon(consume)
+            await anyio.sleep(0.05)
+            assert agent.state.is_running
+            agent.abort()
+            await agent.wait_for_idle()
+        result = await stream.result()
+        assert result.stop_reason is StopReason.ABORTED
+        assert stream.statistics()["producer_done"]
+        assert (await agent.run("again")).text == "after abort"
+
+
+async def test_wait_for_idle_returns_at_once_when_idle() -> None:
+    with anyio.fail_after(1):
+        agent = Calculator(provider=scripted())
+        await agent.wait_for_idle()
+        agent.abort()  # nothing to abort: harmless
+
+
+async def test_hooks_block_change_and_observe() -> None:
+    class Guarded(Calculator):
+        observed: list[str]
+
+        async def before_tool_call(self, call: ToolCall) -> ToolCallDecision | None:
+            if call.name == "negate":
+                return ToolCallDecision.deny("not allowed")
+            return None
+
+        async def after_tool_call(self, call: ToolCall, result: ToolResult) -> ToolResult | None:
+            return ToolResult(f"{result.text} (checked)")
+
+        async def on_event(self, event: AgentEvent) -> None:
+            if isinstance(event, ToolExecutionStart):
+                self.observed.append(event.call.name)
+
+        def transform_context(self, context: Context, info: TransformInfo) -> Context:
+            return context.evolve(system=f"{context.system_text} Turn {info.turn}.")
+
+    with anyio.fail_after(5):
+        provider = scripted(Reply(tool_calls=[call("add", a=1, b=2), call("negate", x=1)]), "ok")
+        agent = Guarded(provider=provider)
+        agent.observed = []
+        await agent.run("go")
+        results = [m for m in agent.messages if isinstance(m, ToolResultMessage)]
+        assert [(r.text, r.is_error) for r in results] == [
+            ("3 (checked)", False),
+            # after_tool_call sees only calls that ran
+            ("Tool call 'negate' was blocked: not allowed", True),
+        ]
+        assert agent.observed == ["add", "negate"]
+        assert [r.system_text for r in provider.requests] == [
+            "You add numbers. Turn 1.",
+            "You add numbers. Turn 2.",
+        ]
+
+
+async def test_reset_and_resume_from_saved_messages() -> None:
+    with anyio.fail_after(5):
+        agent = Calculator(provider=scripted("hello"))
+        await agent.run("hi")
+        saved = [m.to_dict() for m in agent.messages]
+        agent.reset()
+        assert agent.messages == ()
+        from agentkit import message_from_dict
+
+        provider = scripted("welcome back")
+        resumed = Calculator(provider=provider, messages=[message_from_dict(d) for d in saved])
+        await resumed.run("still there?")
+        assert [m.text for m in provider.requests[0].messages] == ["hi", "hello", "still there?"]
+
+
+async def test_events_stream_to_the_caller_while_state_updates() -> None:
+    with anyio.fail_after(5):
+        agent = Calculator(provider=scripted(Reply("streamed text", chunk_size=4)))
+        texts = []
+        async with agent.prompt("go") as stream:
+            async for event in stream:
+                if isinstance(event, MessageUpdate):
+                    texts.append(event.delta)
+        assert len(texts) > 3
+        assert agent.messages[-1].text == "streamed text"
