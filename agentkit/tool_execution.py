@@ -104,9 +104,13 @@ class _Batch:
         for index in group:
             await self.run.emit(ToolExecutionStart(self.calls[index]))
             self.started.add(index)
-        async with anyio.create_task_group() as tasks:
-            for index in group:
-                tasks.start_soon(self.run_one, index, tasks.cancel_scope)
+        if len(group) == 1:  # the common case needs no task group
+            with anyio.CancelScope() as scope:
+                await self.run_one(group[0], scope)
+        else:
+            async with anyio.create_task_group() as tasks:
+                for index in group:
+                    tasks.start_soon(self.run_one, index, tasks.cancel_scope)
         if self.failure is not None:
             raise self.failure
 

@@ -255,8 +255,7 @@ class Tool:
         )
         if not errors:
             return None
-        problems = "; ".join(f"at '{e.json_path}': {_shorten(e.message)}" for e in errors)
-        return f"invalid arguments for tool {self.name!r}: {problems}"
+        return "; ".join(f"at '{e.json_path}': {_shorten(e.message)}" for e in errors)
 
     def convert(self, arguments: Mapping[str, Any]) -> dict[str, Any]:
         """The keyword arguments for the function, from validated JSON arguments."""

@@ -519,8 +519,8 @@ def test_validate_lists_every_problem_with_its_path() -> None:
         {"shape": {"name": 1, "points": [{"x": "a"}, {}]}, "color": "green", "extra": True}
     )
     assert message is not None
-    assert message.startswith("invalid arguments for tool '_shape_tool': ")
-    problems = message.split(": ", 1)[1].split("; ")
+    assert message.startswith("at '$")
+    problems = message.split("; ")
     assert problems == [
         "at '$': 'count' is a required property",
         "at '$': Additional properties are not allowed ('extra' was unexpected)",
@@ -537,7 +537,7 @@ def test_validate_rejects_bool_for_int_and_shortens_huge_values() -> None:
 
     t = tool(fn)
     assert t.validate({"n": True}) == (
-        "invalid arguments for tool 'fn': at '$.n': True is not of type 'integer'"
+        "at '$.n': True is not of type 'integer'"
     )
     message = t.validate({"n": "x" * 5000})
     assert message is not None
@@ -732,7 +732,7 @@ async def test_from_schema_handlers_sync_and_async() -> None:
         assert sync_tool.timeout == 3
         assert sync_tool.definition.parameters == schema
         assert sync_tool.validate({}) == (
-            "invalid arguments for tool 'lookup': at '$': 'q' is a required property"
+            "at '$': 'q' is a required property"
         )
         result = await sync_tool.execute({"q": "x"}, make_context())
         assert result.text == '{"echo": "x"}'
