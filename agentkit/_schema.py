@@ -1,8 +1,8 @@
 """Private helpers of :mod:`agentkit.tools`.
 
 Type hints to JSON schema (with a converter from validated JSON back to the
-Python type, built once per tool), docstring parsing (Google and Sphinx styles)
-and turning return values into JSON data.
+Python type, built once per tool) and turning return values into JSON data.
+Docstring parsing lives in :mod:`agentkit._docstrings`.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import enum
 import functools
 import inspect
 import math
-import re
 import types
 from collections.abc import Callable, Mapping
 from typing import (
@@ -32,6 +31,7 @@ from typing import (
 import attrs
 from attrs import define
 
+from agentkit._docstrings import parse_docstring
 from agentkit.errors import ToolDefinitionError
 
 __all__ = [
@@ -40,7 +40,6 @@ __all__ = [
     "NotJSONError",
     "function_schema",
     "json_default",
-    "parse_docstring",
     "to_jsonable",
     "type_schema",
 ]
@@ -364,91 +363,6 @@ def _object_schema(
     if make is dict and not convs:
         return out, None
     return out, _keyed(tuple(convs), make)
-
-
-# --------------------------------------------------------------------------- docstrings
-
-_GOOGLE_HEADERS = frozenset({"args", "arguments", "parameters", "params"})
-_SECTION = re.compile(r"([A-Za-z][A-Za-z ]*):")
-_GOOGLE_ITEM = re.compile(r"\*{0,2}([A-Za-z_]\w*)\s*(?:\([^)]*\))?\s*:(?:\s+(.*))?")
-_SPHINX_PARAM = re.compile(
-    r":(?:param|parameter|arg|argument|key|keyword)\s+(?:[^:]*\s)?\*{0,2}([A-Za-z_]\w*)\s*:\s*(.*)"
-)
-_SPHINX_TYPE = re.compile(r":(?:type|rtype)\b[^:]*:.*")
-
-
-def _indent(line: str) -> int:
-    return len(line) - len(line.lstrip())
-
-
-def _continued(lines: list[str], start: int, indent: int) -> tuple[list[str], int]:
-    """The lines after ``start`` indented deeper than ``indent``, and the next index."""
-    parts: list[str] = []
-    i = start
-    while i < len(lines) and lines[i].strip() and _indent(lines[i]) > indent:
-        parts.append(lines[i].strip())
-        i += 1
-    return parts, i
-
-
-def _google_section(lines: list[str], start: int, header: int, out: dict[str, str]) -> int:
-    i, item_indent, current = start, -1, ""
-    while i < len(lines):
-        line = lines[i]
-        if not line.strip():
-            i += 1
-            continue
-        indent = _indent(line)
-        if indent <= header:
-            break
-        if item_indent < 0:
-            item_indent = indent
-        if indent <= item_indent:
-            match = _GOOGLE_ITEM.fullmatch(line.strip())
-            if match is None:
-                raise ValueError(f"cannot read the Args line {line.strip()!r}")
-            current = match.group(1)
-            _add_param(out, current, match.group(2) or "")
-        else:
-            out[current] = f"{out[current]} {line.strip()}".strip()
-        i += 1
-    return i
-
-
-def _add_param(out: dict[str, str], name: str, text: str) -> None:
-    if name in out:
-        raise ValueError(f"parameter {name!r} is documented twice")
-    out[name] = text.strip()
-
-
-def parse_docstring(doc: str | None) -> tuple[str, dict[str, str]]:
-    """The description (without parameter docs) and each parameter's text.
-
-    Raises ValueError for an unreadable ``Args:`` entry or a duplicate.
-    """
-    if not doc:
-        return "", {}
-    lines = inspect.cleandoc(doc).splitlines()
-    kept: list[str] = []
-    params: dict[str, str] = {}
-    i = 0
-    while i < len(lines):
-        line = lines[i]
-        stripped, indent = line.strip(), _indent(line)
-        section = _SECTION.fullmatch(stripped)
-        if section and section.group(1).lower() in _GOOGLE_HEADERS:
-            i = _google_section(lines, i + 1, indent, params)
-            continue
-        param = _SPHINX_PARAM.fullmatch(stripped)
-        if param or _SPHINX_TYPE.fullmatch(stripped):
-            more, i = _continued(lines, i + 1, indent)
-            if param:
-                _add_param(params, param.group(1), " ".join([param.group(2), *more]))
-            continue
-        kept.append(line.rstrip())
-        i += 1
-    description = re.sub(r"\n{3,}", "\n\n", "\n".join(kept)).strip()
-    return description, params
 
 
 # --------------------------------------------------------------------------- functions
