@@ -65,7 +65,15 @@ from agentkit.providers.base import (
 from agentkit.stream import EventStream
 from agentkit.tool_execution import ToolCallDecision
 from agentkit.tools import Tool, ToolContext, ToolOutputError, ToolResult, collect_tools, tool
-from agentkit.transforms import Pipeline, Transform, TransformInfo
+from agentkit.transforms import (
+    CacheBreakpoints,
+    CacheMarkerError,
+    Pipeline,
+    Transform,
+    TransformInfo,
+    cache_breakpoints,
+    count_breakpoints,
+)
 
 __version__ = "0.1.0.dev0"
 
@@ -123,6 +131,10 @@ __all__ = [
     "TurnEnd",
     "TurnStart",
     # transforms
+    "CacheBreakpoints",
+    "CacheMarkerError",
+    "cache_breakpoints",
+    "count_breakpoints",
     "Pipeline",
     "Transform",
     "TransformInfo",

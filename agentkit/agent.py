@@ -50,6 +50,7 @@ from agentkit.providers.base import ModelOptions, Provider, ReasoningOptions
 from agentkit.stream import EventStream
 from agentkit.tool_execution import ToolCallDecision
 from agentkit.tools import Tool, ToolResult, collect_tools
+from agentkit.transforms.caching import CacheBreakpoints, cache_breakpoints
 from agentkit.transforms.pipeline import Pipeline, Transform, TransformInfo
 
 __all__ = ["Agent", "AgentState", "Listener"]
@@ -90,6 +91,7 @@ class Agent:
     max_turns: ClassVar[int | None] = 100
     tool_execution: ClassVar[Literal["parallel", "sequential"]] = "parallel"
     tool_timeout: ClassVar[float | None] = 300.0
+    caching: ClassVar[CacheBreakpoints] = cache_breakpoints
     transforms: ClassVar[Sequence[Transform]] = ()
 
     def __init__(
@@ -293,7 +295,9 @@ class Agent:
 
     def _build_transform_context(self) -> Pipeline:
         """The pipeline run before each provider call: defaults, ``transforms``, then the hook."""
-        steps: list[Transform] = [*_default_transforms(), *self.transforms]
+        # Caching first: a later transform that appends volatile text then lands after
+        # the last marker instead of under it (see docs/api/transforms.md).
+        steps: list[Transform] = [self.caching, *self.transforms]
         if _overrides(type(self), "transform_context"):
             steps.append(self.transform_context)
         return Pipeline(tuple(steps))
@@ -354,6 +358,7 @@ _OPTION_NAMES = frozenset(
         "tool_execution",
         "tool_timeout",
         "transforms",
+        "caching",
     }
 )
 
@@ -361,6 +366,3 @@ _OPTION_NAMES = frozenset(
 def _overrides(cls: type, name: str) -> bool:
     return getattr(cls, name) is not getattr(Agent, name)
 
-
-def _default_transforms() -> tuple[Transform, ...]:
-    return ()

@@ -299,3 +299,29 @@ async def test_events_stream_to_the_caller_while_state_updates() -> None:
                     texts.append(event.delta)
         assert len(texts) > 3
         assert agent.messages[-1].text == "streamed text"
+
+
+async def test_claude_agents_cache_by_default_and_can_turn_it_off() -> None:
+    from agentkit import CacheBreakpoints, count_breakpoints
+
+    class Claude(Calculator):
+        model = "claude-sonnet-4-5"
+        system_prompt = "You add numbers. " * 300
+
+    with anyio.fail_after(5):
+        script = [Reply(tool_calls=[call("add", a=i, b=1)]) for i in range(6)] + [Reply("done")]
+        provider = ScriptedProvider(script)
+        await Claude(provider=provider).run("count up")
+        assert len(provider.requests) == 7
+        for number, request in enumerate(provider.requests):
+            assert 1 <= count_breakpoints(request) <= 4
+            assert request.system[-1].cache_control is not None
+            if number:  # the tail of the request before is marked again: it is read
+                previous = provider.requests[number - 1].messages[-1]
+                same = request.messages[len(provider.requests[number - 1].messages) - 1]
+                assert same.content[-1].cache_control is not None
+                assert previous.content[-1].cache_control is not None
+
+        provider = ScriptedProvider(["plain"])
+        await Claude(provider=provider, caching=CacheBreakpoints(mode="off")).run("hi")
+        assert count_breakpoints(provider.requests[0]) == 0

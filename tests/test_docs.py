@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from agentkit import models
+
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 FENCE = re.compile(r"^```python[^\n]*\n(.*?)^```", re.DOTALL | re.MULTILINE)
 SKIP = re.compile(r"<!-- not runnable: (.+?) -->\s*$")
@@ -42,6 +44,8 @@ def test_docs_code_blocks_run(page: Path, monkeypatch: pytest.MonkeyPatch) -> No
     runnable, _ = blocks(page)
     for key in ("OPENROUTER_API_KEY", "ANTHROPIC_API_KEY"):
         monkeypatch.delenv(key, raising=False)
+    # Pages may register models; keep that from leaking into other tests.
+    monkeypatch.setattr(models, "_REGISTERED", dict(models._REGISTERED))
     # A real module, so type hints in the blocks resolve like in a user's file.
     module = types.ModuleType(f"docs_{page.stem}")
     monkeypatch.setitem(sys.modules, module.__name__, module)

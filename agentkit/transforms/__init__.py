@@ -1,5 +1,23 @@
 """Context transforms and the pipeline that runs them before every provider call."""
 
+from agentkit.transforms.caching import (
+    MAX_BREAKPOINTS,
+    CacheBreakpoints,
+    CacheMarkerError,
+    CacheMode,
+    cache_breakpoints,
+    count_breakpoints,
+)
 from agentkit.transforms.pipeline import Pipeline, Transform, TransformInfo
 
-__all__ = ["Pipeline", "Transform", "TransformInfo"]
+__all__ = [
+    "MAX_BREAKPOINTS",
+    "CacheBreakpoints",
+    "CacheMarkerError",
+    "CacheMode",
+    "Pipeline",
+    "Transform",
+    "TransformInfo",
+    "cache_breakpoints",
+    "count_breakpoints",
+]
