@@ -365,4 +365,3 @@ _OPTION_NAMES = frozenset(
 
 def _overrides(cls: type, name: str) -> bool:
     return getattr(cls, name) is not getattr(Agent, name)
-

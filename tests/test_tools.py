@@ -536,9 +536,7 @@ def test_validate_rejects_bool_for_int_and_shortens_huge_values() -> None:
         pass
 
     t = tool(fn)
-    assert t.validate({"n": True}) == (
-        "at '$.n': True is not of type 'integer'"
-    )
+    assert t.validate({"n": True}) == ("at '$.n': True is not of type 'integer'")
     message = t.validate({"n": "x" * 5000})
     assert message is not None
     assert len(message) < 400
@@ -731,9 +729,7 @@ async def test_from_schema_handlers_sync_and_async() -> None:
         sync_tool = Tool.from_schema("lookup", "Look up.", schema, sync_handler, timeout=3)
         assert sync_tool.timeout == 3
         assert sync_tool.definition.parameters == schema
-        assert sync_tool.validate({}) == (
-            "at '$': 'q' is a required property"
-        )
+        assert sync_tool.validate({}) == ("at '$': 'q' is a required property")
         result = await sync_tool.execute({"q": "x"}, make_context())
         assert result.text == '{"echo": "x"}'
         assert calls[0][:2] == ({"q": "x"}, "call_1")
