@@ -1,0 +1,70 @@
+"""A local Anthropic + OpenRouter API emulator with faithful prompt-caching semantics.
+
+Start it in-process with ``async with Emulator() as emu`` (or ``with``), or
+from the command line: ``python -m agentkit.testing.emulator --port 8765``.
+See ``docs/testing-emulator.md``.
+"""
+
+from __future__ import annotations
+
+from agentkit.testing.emulator.cache import Breakpoint, CacheEntry, CachePlan, Position
+from agentkit.testing.emulator.faults import (
+    DripFault,
+    DropFault,
+    Fault,
+    FaultError,
+    MalformedFault,
+    StallFault,
+    StatusFault,
+    StreamErrorFault,
+    parse_fault,
+)
+from agentkit.testing.emulator.model import (
+    Block,
+    ModelRequest,
+    Policy,
+    Reply,
+    Tool,
+    ToolUse,
+    Turn,
+    demo_policy,
+)
+from agentkit.testing.emulator.server import Emulator, EmulatorUnavailableError
+from agentkit.testing.emulator.state import (
+    CacheReport,
+    EmulatorConfig,
+    ManualClock,
+    RequestRecord,
+    SystemClock,
+)
+
+__all__ = [
+    "Emulator",
+    "EmulatorConfig",
+    "EmulatorUnavailableError",
+    "ManualClock",
+    "SystemClock",
+    "RequestRecord",
+    "CacheReport",
+    "Reply",
+    "ToolUse",
+    "ModelRequest",
+    "Turn",
+    "Block",
+    "Tool",
+    "Policy",
+    "demo_policy",
+    "Fault",
+    "FaultError",
+    "StatusFault",
+    "StreamErrorFault",
+    "DropFault",
+    "StallFault",
+    "MalformedFault",
+    "DripFault",
+    "parse_fault",
+    "Position",
+    "Breakpoint",
+    "CacheEntry",
+    "CachePlan",
+]

@@ -1,0 +1,69 @@
+"""Command line: ``python -m agentkit.testing.emulator --port 8765`` (Ctrl-C stops it)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import threading
+from collections.abc import Sequence
+
+from agentkit.testing.emulator.server import Emulator
+from agentkit.testing.emulator.state import SystemClock
+
+__all__ = ["main"]
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m agentkit.testing.emulator",
+        description="A local Anthropic + OpenRouter API with faithful prompt caching.",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default loopback)")
+    parser.add_argument("--port", type=int, default=8765, help="port (0 picks a free one)")
+    parser.add_argument(
+        "--providers",
+        type=int,
+        default=2,
+        help="OpenRouter upstreams for Claude models, each with its own cache (default 2)",
+    )
+    parser.add_argument(
+        "--no-cache-writes",
+        action="store_true",
+        help="OpenRouter omits cache_write_tokens, as it did before 2026",
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None, *, stop: threading.Event | None = None) -> int:
+    """Serve until Ctrl-C (or until ``stop`` is set, for tests)."""
+    args = _parser().parse_args(argv)
+    if args.providers < 1:
+        print("--providers must be at least 1", file=sys.stderr)
+        return 2
+    names = ("Anthropic", "Amazon Bedrock", "Google", "Azure")
+    upstreams = tuple(
+        names[i] if i < len(names) else f"Upstream {i}" for i in range(args.providers)
+    )
+    emulator = Emulator(
+        clock=SystemClock(),
+        host=args.host,
+        port=args.port,
+        openrouter_providers=upstreams,
+        report_cache_writes=not args.no_cache_writes,
+    )
+    waiter = stop if stop is not None else threading.Event()
+    with emulator:
+        print(f"Anthropic API:  {emulator.anthropic_base_url}  (POST /v1/messages)", flush=True)
+        print(
+            f"OpenRouter API: {emulator.openrouter_base_url}  (POST /chat/completions)", flush=True
+        )
+        try:
+            while not waiter.wait(0.2):
+                pass
+        except KeyboardInterrupt:
+            print("stopping", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,408 @@
+"""The ASGI application: routing, request records, cache bookkeeping and fault delivery.
+
+It runs inside uvicorn's asyncio loop (in the emulator's own thread), so it
+uses asyncio directly.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from collections.abc import Mapping, MutableMapping
+from typing import Any
+
+import attrs
+import structlog
+
+from agentkit.models import model_key
+from agentkit.testing.emulator import (
+    anthropic_api,
+    anthropic_render,
+    openrouter_api,
+    openrouter_render,
+)
+from agentkit.testing.emulator.cache import CachePlan, plan_request
+from agentkit.testing.emulator.common import ApiError, ParsedCall
+from agentkit.testing.emulator.delivery import Receive, Response, Send, deliver, send_whole
+from agentkit.testing.emulator.faults import (
+    Fault,
+    FaultError,
+    MalformedFault,
+    StatusFault,
+    StreamErrorFault,
+    parse_fault,
+)
+from agentkit.testing.emulator.model import Reply, output_tokens
+from agentkit.testing.emulator.state import (
+    Api,
+    CacheReport,
+    Clock,
+    EmulatorConfig,
+    EmulatorState,
+    RequestRecord,
+    ScriptExhaustedError,
+)
+
+__all__ = ["EmulatorApp"]
+
+_log = structlog.get_logger("agentkit.testing.emulator")
+
+Scope = MutableMapping[str, Any]
+
+ANTHROPIC_PATH = "/v1/messages"
+OPENROUTER_PATH = "/api/v1/chat/completions"
+_SECRET_HEADERS = frozenset({"authorization", "x-api-key", "cookie", "proxy-authorization"})
+_SSE = "text/event-stream; charset=utf-8"
+
+
+class EmulatorApp:
+    """Serves ``/v1/messages`` and ``/api/v1/chat/completions`` from ``state``."""
+
+    def __init__(
+        self, config: EmulatorConfig, state: EmulatorState, clock: Clock, stopping: threading.Event
+    ) -> None:
+        self.config = config
+        self.state = state
+        self.clock = clock
+        self.stopping = stopping
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        path = str(scope["path"]).rstrip("/")
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
+        if scope["method"] != "POST" or path not in (ANTHROPIC_PATH, OPENROUTER_PATH):
+            raw = json.dumps({"error": f"no route {scope['method']} {path}"}).encode()
+            await send_whole(send, 404, {"content-type": "application/json"}, raw)
+            return
+        api: Api = "anthropic" if path == ANTHROPIC_PATH else "openrouter"
+        try:
+            await self._handle(api, path, body, headers, receive=receive, send=send)
+        except Exception as exc:
+            # An emulator bug must reach the test as a clear failure, not a bare reset.
+            _log.error("emulator_request_failed", api=api, error=repr(exc))
+            raw = json.dumps({"error": f"agentkit emulator failed: {exc!r}"}).encode()
+            await send_whole(send, 500, {"content-type": "application/json"}, raw)
+
+    async def _handle(
+        self,
+        api: Api,
+        path: str,
+        raw: bytes,
+        headers: dict[str, str],
+        *,
+        receive: Receive,
+        send: Send,
+    ) -> None:
+        index = self.state.next_index()
+        safe_headers = {k: v for k, v in headers.items() if k not in _SECRET_HEADERS}
+        try:
+            body = json.loads(raw) if raw else None
+        except json.JSONDecodeError as exc:
+            body = None
+            parse_error: str | None = f"There was an error parsing the body: {exc.msg}"
+        else:
+            parse_error = None
+        model = body.get("model") if isinstance(body, Mapping) else None
+        base = RequestRecord(
+            index,
+            api,
+            path,
+            body,
+            safe_headers,
+            model if isinstance(model, str) else None,
+            0,
+            bool(body.get("stream")) if isinstance(body, Mapping) else False,
+        )
+        try:
+            fault = (
+                parse_fault(headers["x-emulator-fault"])
+                if "x-emulator-fault" in headers
+                else self.state.take_fault(api)
+            )
+        except FaultError as exc:
+            await self._error(api, base, ApiError(str(exc)), send)
+            return
+        base = _evolve(base, fault=fault)
+        if isinstance(fault, StatusFault):
+            await self._error(
+                api,
+                base,
+                ApiError(fault.message or "", status=fault.status),
+                send,
+                retry_after=fault.retry_after,
+            )
+            return
+        try:
+            if parse_error is not None:
+                raise ApiError(parse_error)
+            if api == "anthropic":
+                call = anthropic_api.parse_request(
+                    body, collapse_tool_runs=self.config.collapse_tool_runs
+                )
+            else:
+                call = openrouter_api.parse_request(
+                    body,
+                    session_header=headers.get("x-session-id"),
+                    collapse_tool_runs=self.config.collapse_tool_runs,
+                )
+        except ApiError as exc:
+            if (
+                api == "openrouter"
+                and isinstance(body, Mapping)
+                and exc.status == 400
+                and openrouter_api.is_claude(str(body.get("model", "")))
+                and _is_upstream(exc)
+            ):
+                # OpenRouter relays Anthropic's 400 wrapped as a provider error (§3.7).
+                upstream = anthropic_render.error_body(400, exc.message, request_id=_rid(index))
+                exc = ApiError("Provider returned error", status=400)
+                meta = {"raw": json.dumps(upstream), "provider_name": "Anthropic"}
+                await self._error(api, base, exc, send, metadata=meta)
+                return
+            await self._error(api, base, exc, send)
+            return
+        await self._serve(api, base, call, fault=fault, receive=receive, send=send)
+
+    async def _serve(
+        self,
+        api: Api,
+        base: RequestRecord,
+        call: ParsedCall,
+        *,
+        fault: Fault | None,
+        receive: Receive,
+        send: Send,
+    ) -> None:
+        index, model, now = base.index, call.request.model, self.clock.now()
+        upstream = "Anthropic"
+        sticky_key = call.session_id or hashlib.sha256(call.sticky_hint.encode()).hexdigest()
+        if api == "openrouter":
+            providers = self.config.openrouter_providers if not call.implicit_cache else ("OpenAI",)
+            try:
+                upstream = self.state.route(
+                    model,
+                    providers,
+                    sticky_key,
+                    order=call.provider_order,
+                    now=now,
+                    sticky_seconds=self.config.sticky_seconds,
+                )
+            except LookupError as exc:
+                await self._error(api, base, ApiError(str(exc), status=503), send)
+                return
+        minimum = self.config.minimum(model, implicit=call.implicit_cache)
+        seed = f"{api}|{upstream}|{model_key(model)}"
+        sticky = self.config.sticky_seconds
+        plan = plan_request(
+            call.positions,
+            call.breakpoints,
+            self.state.store(api, upstream),
+            now,
+            seed=seed,
+            min_tokens=minimum,
+            lookback=self.config.lookback,
+            implicit=call.implicit_cache,
+        )
+        try:
+            reply = (
+                Reply() if call.request.max_tokens == 0 else self.state.reply_policy()(call.request)
+            )
+        except ScriptExhaustedError as exc:
+            await self._error(
+                api,
+                base,
+                ApiError(f"agentkit emulator: {exc} (request #{index})", status=500),
+                send,
+            )
+            return
+        except Exception as exc:  # the test's policy failed: report it, loudly, as a 500
+            message = f"agentkit emulator: the script policy raised {type(exc).__name__}: {exc}"
+            await self._error(api, base, ApiError(message, status=500), send)
+            return
+        response, usage = self._render(api, call, reply, plan, index=index, upstream=upstream)
+        report = CacheReport.of(plan, len(call.positions), minimum, upstream)
+        record = _evolve(
+            base,
+            status=200,
+            usage=usage,
+            cache=report,
+            provider=(upstream if api == "openrouter" else None),
+            reply=reply,
+            request=call.request,
+            ignored_markers=call.ignored_markers,
+            stream=call.stream,
+        )
+
+        async def on_start() -> None:
+            # Entries become visible once the response begins (§1.3 concurrency note).
+            start = self.clock.now()
+            self.state.apply(api, upstream, plan, start)
+            if (
+                api == "openrouter"
+                and not call.provider_order
+                and fault is None
+                and (
+                    call.session_id is not None
+                    or plan.read_tokens > 0
+                    or self.state.sticky_provider(model, sticky_key, start, sticky) == upstream
+                )
+            ):
+                self.state.stick(model, sticky_key, upstream, start)
+            self.state.record(record)
+
+        response = self._fault_frames(api, call, response, fault, index=index, upstream=upstream)
+        await deliver(
+            response,
+            fault,
+            on_start=on_start,
+            receive=receive,
+            send=send,
+            stopping=self.stopping,
+            frame_delay=self.config.frame_delay,
+        )
+
+    def _render(
+        self,
+        api: Api,
+        call: ParsedCall,
+        reply: Reply,
+        plan: CachePlan,
+        *,
+        index: int,
+        upstream: str,
+    ) -> tuple[Response, dict[str, Any]]:
+        if api == "anthropic":
+            headers = {"request-id": _rid(index)}
+            if call.stream:
+                frames = anthropic_render.stream_frames(
+                    call, reply, plan, index=index, pad=self.config.pad_json
+                )
+                usage = anthropic_render.usage_fields(plan, _output(call, reply))
+                return Response(
+                    200, headers | {"content-type": _SSE}, tuple(frames), stream=True
+                ), usage
+            body = anthropic_render.message_body(call, reply, plan, index=index)
+            raw = json.dumps(body).encode()
+            return (
+                Response(200, headers | {"content-type": "application/json"}, (raw,), stream=False),
+                body["usage"],
+            )
+        output, reasoning = openrouter_render.output_and_reasoning(call, reply)
+        usage = openrouter_render.usage_fields(
+            plan,
+            output,
+            reasoning,
+            self.config.model_info(call.request.model),
+            report_writes=self.config.report_cache_writes,
+        )
+        created = int(self.clock.now()) + 1_700_000_000
+        gen = f"gen-{created}-emu{index:014d}"
+        headers = {"x-generation-id": gen}
+        if call.stream:
+            frames = openrouter_render.stream_frames(
+                call,
+                reply,
+                usage,
+                generation_id=gen,
+                created=created,
+                provider=upstream,
+                keepalives=self.config.keepalives,
+                usage_chunk=self.config.usage_chunk,
+            )
+            return Response(
+                200, headers | {"content-type": _SSE}, tuple(frames), stream=True
+            ), usage
+        body = openrouter_render.response_body(
+            call, reply, usage, generation_id=gen, created=created, provider=upstream
+        )
+        return (
+            Response(
+                200,
+                headers | {"content-type": "application/json"},
+                (json.dumps(body).encode(),),
+                stream=False,
+            ),
+            usage,
+        )
+
+    def _fault_frames(
+        self,
+        api: Api,
+        call: ParsedCall,
+        response: Response,
+        fault: Fault | None,
+        *,
+        index: int,
+        upstream: str,
+    ) -> Response:
+        """The response with a mid-stream error or a malformed frame put in, if asked."""
+        frames = response.frames
+        if isinstance(fault, StreamErrorFault):
+            cut = min(fault.after, len(frames))
+            if api == "anthropic":
+                return attrs.evolve(
+                    response, frames=(*frames[:cut], anthropic_render.overloaded_frame())
+                )
+            created = int(self.clock.now()) + 1_700_000_000
+            error = openrouter_render.midstream_error_frame(
+                f"gen-{created}-emu{index:014d}", created, call.request.model, upstream, fault.code
+            )
+            return attrs.evolve(response, frames=(*frames[:cut], error))
+        if isinstance(fault, MalformedFault):
+            cut = min(fault.after, len(frames))
+            if not response.stream:
+                broken = b'{"id": "broken", "content": ['
+            elif api == "anthropic":
+                broken = b'event: content_block_delta\ndata: {"type":"content_block_delta","ind\n\n'
+            else:
+                broken = b'data: {"id":"gen-broken","choices":[{"delta":{"content":"x\n\n'
+            return attrs.evolve(response, frames=(*frames[:cut], broken))
+        return response
+
+    async def _error(
+        self,
+        api: Api,
+        base: RequestRecord,
+        exc: ApiError,
+        send: Send,
+        *,
+        retry_after: float | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> None:
+        headers = {"content-type": "application/json"}
+        if api == "anthropic":
+            body = anthropic_render.error_body(
+                exc.status, exc.message or None, request_id=_rid(base.index)
+            )
+            headers["request-id"] = _rid(base.index)
+        else:
+            body = openrouter_render.error_body(exc.status, exc.message or None, metadata)
+        if retry_after is not None:
+            headers["retry-after"] = f"{retry_after:g}"
+        self.state.record(_evolve(base, status=exc.status, error=body))
+        await send_whole(send, exc.status, headers, json.dumps(body).encode())
+
+
+def _is_upstream(exc: ApiError) -> bool:
+    """Whether a validation error is one Anthropic (not OpenRouter) would raise."""
+    return "cache_control" in exc.message
+
+
+def _output(call: ParsedCall, reply: Reply) -> int:
+    return 0 if call.request.max_tokens == 0 else output_tokens(reply)
+
+
+def _rid(index: int) -> str:
+    return f"req_emu{index:017d}"
+
+
+def _evolve(record: RequestRecord, **changes: Any) -> RequestRecord:
+    return attrs.evolve(record, **changes)
