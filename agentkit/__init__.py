@@ -56,11 +56,29 @@ from agentkit.messages import (
     message_from_dict,
 )
 from agentkit.models import ModelInfo, find_model, register_model
-from agentkit.providers.base import (
+from agentkit.providers import (
+    AnthropicProvider,
     AssistantMessageBuilder,
+    AuthenticationError,
+    BadRequestError,
+    ContextLengthExceededError,
+    InsufficientCreditsError,
+    MidStreamError,
     ModelOptions,
+    NotFoundError,
+    OpenAICompatibleProvider,
+    OpenRouterProvider,
+    OverloadedError,
+    PermissionDeniedError,
     Provider,
+    ProviderConnectionError,
+    RateLimitError,
     ReasoningOptions,
+    ResponseFormatError,
+    RetryPolicy,
+    ServerError,
+    StreamStalledError,
+    Timeouts,
 )
 from agentkit.stream import EventStream
 from agentkit.tool_execution import ToolCallDecision
@@ -139,6 +157,11 @@ __all__ = [
     "Transform",
     "TransformInfo",
     # providers and models
+    "AnthropicProvider",
+    "OpenAICompatibleProvider",
+    "OpenRouterProvider",
+    "RetryPolicy",
+    "Timeouts",
     "AssistantMessageBuilder",
     "ModelInfo",
     "ModelOptions",
@@ -147,6 +170,19 @@ __all__ = [
     "find_model",
     "register_model",
     # errors
+    "AuthenticationError",
+    "BadRequestError",
+    "ContextLengthExceededError",
+    "InsufficientCreditsError",
+    "MidStreamError",
+    "NotFoundError",
+    "OverloadedError",
+    "PermissionDeniedError",
+    "ProviderConnectionError",
+    "RateLimitError",
+    "ResponseFormatError",
+    "ServerError",
+    "StreamStalledError",
     "AgentBusyError",
     "AgentkitError",
     "ProducerExitedError",

@@ -97,7 +97,8 @@ def model_key(name: str) -> str:
     family = _FAMILY.search(lowered)
     if "claude" not in lowered or family is None:
         return lowered
-    without_dates = re.sub(r"[0-9]{6,}", "", lowered)
+    # Dates and Bedrock's "-v1" revision suffix are not versions of the model.
+    without_dates = re.sub(r"[0-9]{6,}|-v[0-9]+\b", "", lowered)
     version = ".".join(_NUMBER.findall(without_dates))
     return f"claude-{family.group(1)}-{version}" if version else f"claude-{family.group(1)}"
 

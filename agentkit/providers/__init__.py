@@ -1,5 +1,7 @@
 """Model providers: the protocol, and the HTTP providers that implement it."""
 
+from agentkit.providers._http import RetryPolicy, Timeouts
+from agentkit.providers.anthropic import AnthropicProvider
 from agentkit.providers.base import (
     AssistantMessageBuilder,
     AssistantStream,
@@ -7,11 +9,51 @@ from agentkit.providers.base import (
     Provider,
     ReasoningOptions,
 )
+from agentkit.providers.errors import (
+    AuthenticationError,
+    BadRequestError,
+    ContextLengthExceededError,
+    InsufficientCreditsError,
+    MidStreamError,
+    NotFoundError,
+    OverloadedError,
+    PermissionDeniedError,
+    ProviderConnectionError,
+    RateLimitError,
+    ResponseFormatError,
+    ServerError,
+    SSEDecodeError,
+    StreamStalledError,
+)
+from agentkit.providers.openai_compat import OpenAICompatibleProvider
+from agentkit.providers.openrouter import OpenRouterProvider
+from agentkit.providers.sse import ServerSentEvent, SSEDecoder
 
 __all__ = [
+    "AnthropicProvider",
     "AssistantMessageBuilder",
     "AssistantStream",
+    "AuthenticationError",
+    "BadRequestError",
+    "ContextLengthExceededError",
+    "InsufficientCreditsError",
+    "MidStreamError",
     "ModelOptions",
+    "NotFoundError",
+    "OpenAICompatibleProvider",
+    "OpenRouterProvider",
+    "OverloadedError",
+    "PermissionDeniedError",
     "Provider",
+    "ProviderConnectionError",
+    "RateLimitError",
     "ReasoningOptions",
+    "ResponseFormatError",
+    "RetryPolicy",
+    "SSEDecodeError",
+    "SSEDecoder",
+    "ServerError",
+    "ServerSentEvent",
+    "StreamStalledError",
+    "Timeouts",
 ]

@@ -1,0 +1,375 @@
+"""Anthropic's streaming Messages API (``POST {base_url}/v1/messages``).
+
+Requests: the system prompt as an array of text blocks; content always as
+arrays of blocks; cache markers on the block that carries them (text, image,
+``tool_use``, ``tool_result`` when any of its content is marked, ``tools[]``
+entries, system blocks; never on thinking, which the API rejects).
+Consecutive tool results become one user message. Thinking goes back with
+its signature; thinking without a signature (from another provider) is
+dropped, since the API would reject it. No ``anthropic-beta`` header is sent.
+
+Reasoning: ``ReasoningOptions(budget_tokens=N)`` becomes
+``thinking: {"type": "enabled", "budget_tokens": N}`` (Claude 4.6 and
+earlier); ``effort`` becomes ``thinking: {"type": "adaptive"}`` with
+``output_config: {"effort": ...}`` (Claude 4.6 and later; ``minimal`` is
+sent as ``low``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+import structlog
+
+from agentkit._json import canonical_json
+from agentkit.events import AssistantEvent
+from agentkit.messages import (
+    AssistantMessage,
+    CacheControl,
+    Context,
+    StopReason,
+    TextContent,
+    ThinkingContent,
+    ToolResultMessage,
+    UserContent,
+    UserMessage,
+)
+from agentkit.providers._http import HTTPProviderBase, RetryPolicy, SSEReader, Timeouts
+from agentkit.providers.base import AssistantMessageBuilder, AssistantStream, ModelOptions
+from agentkit.providers.errors import (
+    ProviderConnectionError,
+    ResponseFormatError,
+    midstream_error,
+)
+from agentkit.providers.openai_compat import env_key
+from agentkit.providers.openai_format import as_text
+from agentkit.providers.usage import anthropic_usage
+from agentkit.stream import EventStream
+
+__all__ = [
+    "ANTHROPIC_BASE_URL",
+    "ANTHROPIC_VERSION",
+    "DEFAULT_MAX_TOKENS",
+    "AnthropicProvider",
+    "build_messages",
+]
+
+ANTHROPIC_BASE_URL = "https://api.anthropic.com"
+ANTHROPIC_VERSION = "2023-06-01"
+#: ``max_tokens`` when the options give none (the API requires one); with a
+#: thinking budget the default is the budget plus this.
+DEFAULT_MAX_TOKENS = 8192
+
+_log = structlog.get_logger("agentkit.providers")
+
+_STOP = {
+    "end_turn": StopReason.STOP,
+    "stop_sequence": StopReason.STOP,
+    "pause_turn": StopReason.STOP,
+    "max_tokens": StopReason.LENGTH,
+    "model_context_window_exceeded": StopReason.LENGTH,
+    "tool_use": StopReason.TOOL_USE,
+    "refusal": StopReason.REFUSAL,
+}
+
+
+def _marked(block: dict[str, Any], cache: CacheControl | None) -> dict[str, Any]:
+    if cache is not None:
+        block["cache_control"] = {"type": "ephemeral", "ttl": cache.ttl}
+    return block
+
+
+def _user_block(block: UserContent, *, markers: bool = True) -> dict[str, Any]:
+    cache = block.cache_control if markers else None
+    if isinstance(block, TextContent):
+        return _marked({"type": "text", "text": block.text}, cache)
+    source = {"type": "base64", "media_type": block.media_type, "data": block.data}
+    return _marked({"type": "image", "source": source}, cache)
+
+
+def _assistant_blocks(message: AssistantMessage) -> list[dict[str, Any]]:
+    blocks: list[dict[str, Any]] = []
+    for block in message.content:
+        if isinstance(block, ThinkingContent):
+            if block.redacted:
+                blocks.append({"type": "redacted_thinking", "data": block.thinking})
+            elif block.signature:
+                blocks.append(
+                    {"type": "thinking", "thinking": block.thinking, "signature": block.signature}
+                )
+        elif isinstance(block, TextContent):
+            if block.text:
+                blocks.append(_marked({"type": "text", "text": block.text}, block.cache_control))
+        else:
+            tool_use: dict[str, Any] = {
+                "type": "tool_use",
+                "id": block.id,
+                "name": block.name,
+                "input": block.arguments,
+            }
+            blocks.append(_marked(tool_use, block.cache_control))
+    return blocks
+
+
+def _tool_result(message: ToolResultMessage) -> dict[str, Any]:
+    out: dict[str, Any] = {"type": "tool_result", "tool_use_id": message.tool_call_id}
+    if message.content:
+        out["content"] = [_user_block(b, markers=False) for b in message.content]
+    if message.is_error:
+        out["is_error"] = True
+    marks = [b.cache_control for b in message.content if b.cache_control is not None]
+    return _marked(out, marks[-1] if marks else None)
+
+
+def build_messages(context: Context) -> list[dict[str, Any]]:
+    """The ``messages`` array for ``context``."""
+    out: list[dict[str, Any]] = []
+    results: list[dict[str, Any]] = []
+    for message in context.messages:
+        if isinstance(message, ToolResultMessage):
+            results.append(_tool_result(message))
+            continue
+        if results:
+            out.append({"role": "user", "content": results})
+            results = []
+        if isinstance(message, UserMessage):
+            out.append({"role": "user", "content": [_user_block(b) for b in message.content]})
+        elif message.stop_reason is not StopReason.ERROR:
+            blocks = _assistant_blocks(message)
+            if blocks:
+                out.append({"role": "assistant", "content": blocks})
+    if results:
+        out.append({"role": "user", "content": results})
+    return out
+
+
+class AnthropicProvider(HTTPProviderBase):
+    """Streams from Anthropic (``api_key`` defaults to ``$ANTHROPIC_API_KEY``).
+
+    ``client`` is an ``httpx.AsyncClient`` you own; without one the provider
+    makes its own, closed by :meth:`aclose`.
+    """
+
+    name = "anthropic"
+    _key_variable = "ANTHROPIC_API_KEY"
+
+    def __init__(
+        self,
+        *,
+        api_key: str | None = None,
+        base_url: str = ANTHROPIC_BASE_URL,
+        client: httpx.AsyncClient | None = None,
+        headers: Mapping[str, str] | None = None,
+        timeouts: Timeouts | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        super().__init__(
+            api_key=api_key if api_key is not None else env_key("ANTHROPIC_API_KEY"),
+            base_url=base_url,
+            client=client,
+            timeouts=timeouts,
+            retry=retry,
+        )
+        self._extra_headers = dict(headers or {})
+
+    def _headers(self) -> dict[str, str]:
+        headers = {
+            "content-type": "application/json",
+            "accept": "text/event-stream",
+            "anthropic-version": ANTHROPIC_VERSION,
+        }
+        headers.update(self._extra_headers)
+        headers["x-api-key"] = self._api_key
+        return headers
+
+    def build_body(self, context: Context, options: ModelOptions) -> dict[str, Any]:
+        """The JSON request body for ``context`` (public for inspection and tests)."""
+        reasoning = options.reasoning
+        budget = reasoning.budget_tokens if reasoning else None
+        max_tokens = options.max_tokens
+        if max_tokens is None:
+            max_tokens = DEFAULT_MAX_TOKENS + (budget or 0)
+        body: dict[str, Any] = {
+            "model": options.model,
+            "max_tokens": max_tokens,
+            "messages": build_messages(context),
+            "stream": True,
+        }
+        if context.system:
+            body["system"] = [
+                _marked({"type": "text", "text": b.text}, b.cache_control) for b in context.system
+            ]
+        if context.tools:
+            body["tools"] = [
+                _marked(
+                    {"name": t.name, "description": t.description, "input_schema": t.parameters},
+                    t.cache_control,
+                )
+                for t in context.tools
+            ]
+        if budget is not None:
+            body["thinking"] = {"type": "enabled", "budget_tokens": budget}
+        elif reasoning is not None and reasoning.effort is not None:
+            effort = "low" if reasoning.effort == "minimal" else reasoning.effort
+            body["thinking"] = {"type": "adaptive"}
+            body["output_config"] = {"effort": effort}
+        if options.temperature is not None:
+            body["temperature"] = options.temperature
+        if options.stop:
+            body["stop_sequences"] = list(options.stop)
+        body.update(options.extra)
+        return body
+
+    def stream(self, context: Context, options: ModelOptions) -> AssistantStream:
+        """A not-yet-started stream of the model's answer to ``context``."""
+
+        async def produce(out: AssistantStream) -> None:
+            self._check_key()
+            body = canonical_json(self.build_body(context, options)).encode()
+
+            async def consume(response: httpx.Response, reader: SSEReader) -> AssistantMessage:
+                return await _StreamState(self, out, options).run(reader)
+
+            url = f"{self.base_url}/v1/messages"
+            out.end(await self._post_stream(url, body, self._headers(), consume))
+
+        return EventStream(produce, name=f"{self.name}:{options.model}")
+
+
+class _StreamState:
+    """One answer's events, from ``message_start`` to ``message_stop``."""
+
+    def __init__(
+        self, provider: AnthropicProvider, out: AssistantStream, options: ModelOptions
+    ) -> None:
+        self.provider = provider
+        self.out = out
+        self.builder = AssistantMessageBuilder(model=options.model, provider=provider.name)
+        self.usage: dict[str, Any] = {}
+        self.stop: str | None = None
+        self.started = False
+        self.done = False
+        self.skipped: set[Any] = set()  # blocks agentkit cannot represent (server tools...)
+
+    def _error(self, message: str) -> ResponseFormatError:
+        return ResponseFormatError(
+            f"{self.provider.name}: {message}", request_id=self.builder.response_id
+        )
+
+    async def run(self, reader: SSEReader) -> AssistantMessage:
+        events: list[AssistantEvent] = []
+        async for batch in reader:
+            for sse in batch:
+                try:
+                    data = json.loads(sse.data)
+                except ValueError:
+                    raise self._error(f"event data is not JSON: {sse.data[:200]!r}") from None
+                if not isinstance(data, dict):
+                    raise self._error(f"event data is not an object: {sse.data[:200]!r}")
+                try:
+                    self.handle(data, events)
+                except (AttributeError, LookupError, TypeError, ValueError) as exc:
+                    raise self._error(
+                        f"event of unexpected shape ({exc}): {sse.data[:200]!r}"
+                    ) from exc
+                for event in events:
+                    await self.out.push(event)
+                events.clear()
+                if self.done:
+                    break
+            if self.done:
+                break
+        if not self.done:
+            raise ProviderConnectionError(
+                f"{self.provider.name}: the stream ended before message_stop",
+                request_id=self.builder.response_id,
+                retryable=True,
+            )
+        for event in self.builder.close_blocks():
+            await self.out.push(event)
+        reason = _STOP.get(self.stop or "end_turn")
+        if reason is None:
+            _log.warning("anthropic.unknown_stop_reason", stop_reason=self.stop)
+            reason = StopReason.STOP
+        usage = anthropic_usage(self.usage, model=self.builder.model)
+        return self.builder.build(reason, usage)
+
+    def handle(self, data: dict[str, Any], out: list[AssistantEvent]) -> None:
+        kind = data.get("type")
+        builder = self.builder
+        if kind == "content_block_delta":
+            index = data.get("index")
+            delta = data.get("delta") or {}
+            delta_type = delta.get("type")
+            if index in self.skipped:
+                return
+            if delta_type == "text_delta":
+                if delta.get("text"):
+                    out.append(builder.text(index, as_text(delta["text"])))
+            elif delta_type == "input_json_delta":
+                if delta.get("partial_json"):
+                    out.append(builder.tool_call_arguments(index, as_text(delta["partial_json"])))
+            elif delta_type == "thinking_delta":
+                if delta.get("thinking"):
+                    out.append(builder.thinking(index, as_text(delta["thinking"])))
+            elif delta_type == "signature_delta":
+                builder.signature(index, as_text(delta.get("signature") or ""))
+        elif kind == "content_block_start":
+            self._block_start(data, out)
+        elif kind == "content_block_stop":
+            end = builder.end_block(data.get("index"))
+            if end is not None:
+                out.append(end)
+        elif kind == "message_start":
+            message = data.get("message") or {}
+            if isinstance(message.get("id"), str):
+                builder.response_id = message["id"]
+            if isinstance(message.get("model"), str) and message["model"]:
+                builder.model = message["model"]
+            self.usage.update(message.get("usage") or {})
+            self.started = True
+            out.append(builder.start())
+        elif kind == "message_delta":
+            delta = data.get("delta") or {}
+            if delta.get("stop_reason"):
+                self.stop = as_text(delta["stop_reason"])
+            # Counts here are cumulative: they replace, never add to, earlier ones.
+            self.usage.update(data.get("usage") or {})
+        elif kind == "message_stop":
+            self.done = True
+        elif kind == "error":
+            raise midstream_error(
+                data.get("error"),
+                provider=self.provider.name,
+                request_id=data.get("request_id") or builder.response_id,
+                secrets=self.provider._secrets,
+            )
+        # ``ping`` and event types added later are ignored, as the API asks.
+
+    def _block_start(self, data: dict[str, Any], out: list[AssistantEvent]) -> None:
+        index = data.get("index")
+        block = data.get("content_block") or {}
+        block_type = block.get("type")
+        builder = self.builder
+        if not self.started:
+            raise self._error("content_block_start before message_start")
+        if block_type == "text":
+            if block.get("text"):
+                out.append(builder.text(index, as_text(block["text"])))
+        elif block_type == "tool_use":
+            call_id, name = as_text(block.get("id", "")), as_text(block.get("name", ""))
+            out.append(builder.tool_call_start(index, call_id, name))
+        elif block_type == "thinking":
+            if block.get("thinking"):
+                out.append(builder.thinking(index, as_text(block["thinking"])))
+            if block.get("signature"):
+                builder.signature(index, as_text(block["signature"]))
+        elif block_type == "redacted_thinking":
+            self.skipped.add(index)  # complete on arrival; later events for it are ignored
+            out.append(builder.redacted_thinking(index, as_text(block.get("data", ""))))
+        else:
+            self.skipped.add(index)
+            _log.info("anthropic.block_skipped", block_type=block_type, index=index)

@@ -1,0 +1,203 @@
+"""A provider for any server speaking OpenAI's streaming Chat Completions API.
+
+vLLM, llama.cpp, Ollama, LM Studio, OpenAI itself... Cache markers are
+stripped (these servers do not understand ``cache_control``); usage follows
+OpenAI's convention (``prompt_tokens`` includes cached tokens) and is
+converted to agentkit's; cost comes from the model registry when it knows
+the model, else it is 0.0.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+import structlog
+
+from agentkit._json import canonical_json
+from agentkit.events import AssistantEvent
+from agentkit.messages import AssistantMessage, Context, Usage
+from agentkit.providers._http import HTTPProviderBase, RetryPolicy, SSEReader, Timeouts
+from agentkit.providers.base import AssistantMessageBuilder, AssistantStream, ModelOptions
+from agentkit.providers.errors import (
+    MidStreamError,
+    ProviderConnectionError,
+    ResponseFormatError,
+    midstream_error,
+)
+from agentkit.providers.openai_format import CacheMode, ChunkState, build_messages, build_tools
+from agentkit.providers.usage import openai_usage
+from agentkit.stream import EventStream
+
+__all__ = ["OpenAICompatibleProvider"]
+
+_log = structlog.get_logger("agentkit.providers")
+
+
+class OpenAICompatibleProvider(HTTPProviderBase):
+    """Streams from ``{base_url}/chat/completions``.
+
+    ``api_key`` is optional (a local server needs none; it is sent as a
+    bearer token when given). ``headers`` are added to every request.
+    ``client`` is an ``httpx.AsyncClient`` you own (proxies, transports,
+    pools); without one the provider makes its own, closed by :meth:`aclose`.
+    """
+
+    name = "openai_compatible"
+    _cache_mode: CacheMode = "strip"
+    _derive_cache_writes = False
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        api_key: str | None = None,
+        client: httpx.AsyncClient | None = None,
+        headers: Mapping[str, str] | None = None,
+        timeouts: Timeouts | None = None,
+        retry: RetryPolicy | None = None,
+        name: str | None = None,
+    ) -> None:
+        super().__init__(
+            api_key=api_key, base_url=base_url, client=client, timeouts=timeouts, retry=retry
+        )
+        self._extra_headers = dict(headers or {})
+        if name is not None:
+            self.name = name
+
+    # ------------------------------------------------------------------ request
+
+    def _headers(self) -> dict[str, str]:
+        headers = {"content-type": "application/json", "accept": "text/event-stream"}
+        headers.update(self._extra_headers)
+        if self._api_key:
+            headers["authorization"] = f"Bearer {self._api_key}"
+        return headers
+
+    def _reasoning(self, options: ModelOptions) -> dict[str, Any]:
+        reasoning = options.reasoning
+        if reasoning is None or reasoning.effort is None:
+            return {}
+        return {"reasoning_effort": reasoning.effort}
+
+    def _extra_fields(self, options: ModelOptions) -> dict[str, Any]:
+        return {"stream_options": {"include_usage": True}}
+
+    def build_body(self, context: Context, options: ModelOptions) -> dict[str, Any]:
+        """The JSON request body for ``context`` (public for inspection and tests)."""
+        body: dict[str, Any] = {
+            "model": options.model,
+            "messages": build_messages(
+                context, self._cache_mode, pass_reasoning=self._cache_mode == "text_parts"
+            ),
+            "stream": True,
+        }
+        if context.tools:
+            body["tools"] = build_tools(context.tools, self._cache_mode)
+        if options.max_tokens is not None:
+            body["max_tokens"] = options.max_tokens
+        if options.temperature is not None:
+            body["temperature"] = options.temperature
+        if options.stop:
+            body["stop"] = list(options.stop)
+        body.update(self._reasoning(options))
+        body.update(self._extra_fields(options))
+        body.update(options.extra)
+        return body
+
+    # ------------------------------------------------------------------ response
+
+    def _usage(self, raw: Mapping[str, Any], model: str) -> Usage:
+        return openai_usage(raw, model=model, derive_cache_writes=self._derive_cache_writes)
+
+    def stream(self, context: Context, options: ModelOptions) -> AssistantStream:
+        """A not-yet-started stream of the model's answer to ``context``."""
+
+        async def produce(out: AssistantStream) -> None:
+            self._check_key()
+            body = canonical_json(self.build_body(context, options)).encode()
+            url = f"{self.base_url}/chat/completions"
+
+            async def consume(response: httpx.Response, reader: SSEReader) -> AssistantMessage:
+                return await self._consume(response, reader, out, options)
+
+            out.end(await self._post_stream(url, body, self._headers(), consume))
+
+        return EventStream(produce, name=f"{self.name}:{options.model}")
+
+    async def _consume(
+        self,
+        response: httpx.Response,
+        reader: SSEReader,
+        out: AssistantStream,
+        options: ModelOptions,
+    ) -> AssistantMessage:
+        builder = AssistantMessageBuilder(model=options.model, provider=self.name)
+        state = ChunkState(builder, self.name, self._secrets)
+        events: list[AssistantEvent] = []
+        async for batch in reader:
+            for sse in batch:
+                if sse.event == "error":
+                    raise midstream_error(
+                        _event_error(sse.data),
+                        provider=self.name,
+                        request_id=builder.response_id,
+                        secrets=self._secrets,
+                    )
+                try:
+                    state.feed(sse.data, events)
+                except (AttributeError, LookupError, TypeError, ValueError) as exc:
+                    raise ResponseFormatError(
+                        f"{self.name}: chunk of unexpected shape ({exc}): {sse.data[:200]!r}",
+                        request_id=builder.response_id,
+                    ) from exc
+                for event in events:
+                    await out.push(event)
+                events.clear()
+                if state.done:
+                    break
+            if state.done:
+                break
+        if not state.started:
+            raise ResponseFormatError(f"{self.name}: the stream ended without any chunk")
+        if state.finish == "error":
+            raise MidStreamError(
+                f"{self.name}: the model stopped with an error "
+                f"({state.native_finish or 'no reason given'})",
+                code=state.native_finish,
+                request_id=builder.response_id,
+            )
+        if not state.done and state.finish is None:
+            raise ProviderConnectionError(
+                f"{self.name}: the stream ended before the answer was complete",
+                request_id=builder.response_id,
+                retryable=True,
+            )
+        for event in builder.close_blocks():
+            await out.push(event)
+        if state.usage is None:
+            _log.warning("provider.usage_missing", provider=self.name, model=builder.model)
+        usage = self._usage(state.usage or {}, builder.model)
+        details = state.reasoning_details()
+        if details:
+            builder.provider_data = {**(builder.provider_data or {}), "reasoning_details": details}
+        return builder.build(state.stop_reason(), usage)
+
+
+def _event_error(data: str) -> Any:
+    import json  # noqa: PLC0415
+
+    try:
+        parsed = json.loads(data)
+    except ValueError:
+        return {"message": data[:500]}
+    if isinstance(parsed, dict) and "error" in parsed:
+        return parsed["error"]
+    return parsed
+
+
+def env_key(name: str) -> str | None:
+    """The API key from environment variable ``name``, or None when unset or empty."""
+    return os.environ.get(name) or None
