@@ -16,7 +16,7 @@ from agentkit.providers.base import ModelOptions
 from agentkit.providers.openai_compat import OpenAICompatibleProvider
 from agentkit.providers.openrouter import OpenRouterProvider
 
-FIXTURES = Path(__file__).resolve().parents[3] / "shared" / "reference" / "fixtures"
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "recorded"
 SECRET = "sk-SENTINEL-never-show-me-0123456789"
 
 
