@@ -31,6 +31,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import anyio
+import anyio.lowlevel
 import structlog
 
 from agentkit.errors import (
@@ -318,6 +319,9 @@ class EventStream(Generic[E, R]):
             outcome = self._outcome
             if outcome is not None:
                 if outcome.error is not None:
+                    # A scope cancelled around both consumer and producer makes the
+                    # producer fail first; the consumer must see its own cancellation.
+                    await anyio.lowlevel.checkpoint_if_cancelled()
                     raise outcome.error
                 raise StopAsyncIteration
             self._ensure_started()
@@ -339,6 +343,7 @@ class EventStream(Generic[E, R]):
                 self._close_from_consumer()
                 raise
         if self._outcome.error is not None:
+            await anyio.lowlevel.checkpoint_if_cancelled()
             raise self._outcome.error
         return self._outcome.value  # type: ignore[return-value]
 

@@ -325,3 +325,15 @@ async def test_claude_agents_cache_by_default_and_can_turn_it_off() -> None:
         provider = ScriptedProvider(["plain"])
         await Claude(provider=provider, caching=CacheBreakpoints(mode="off")).run("hi")
         assert count_breakpoints(provider.requests[0]) == 0
+
+
+async def test_abort_from_a_listener_ends_the_run_as_aborted() -> None:
+    with anyio.fail_after(5):
+        agent = Calculator(
+            provider=scripted(Reply("It is raining", chunk_size=6, hang=True, error_after=2))
+        )
+        agent.subscribe(lambda event: agent.abort() if isinstance(event, MessageUpdate) else None)
+        result = await agent.run("weather?")
+        assert result.stop_reason is StopReason.ABORTED
+        assert result.text == "It is "
+        assert agent.state.error is None

@@ -378,3 +378,17 @@ def test_buffer_size_must_be_positive() -> None:
 def test_repr_names_the_state() -> None:
     stream = EventStream(counting(1), name="demo")
     assert repr(stream) == "<EventStream demo open, 0 buffered>"
+
+
+async def test_a_scope_cancelled_around_consumer_and_producer_cancels_the_consumer() -> None:
+    # The producer is cancelled by the same scope as its consumer and may fail
+    # first; the consumer must see its own cancellation, not the producer's error.
+    log: list[str] = []
+    with anyio.fail_after(2):
+        with anyio.CancelScope() as outer:
+            async with EventStream(_sleeping_producer(log)) as stream:
+                async for event in stream:
+                    if event == 2:
+                        outer.cancel()
+        assert outer.cancelled_caught
+        assert log == ["producer stopped"]
