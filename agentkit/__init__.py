@@ -59,6 +59,7 @@ from agentkit.models import ModelInfo, find_model, register_model
 from agentkit.providers import (
     AnthropicProvider,
     AssistantMessageBuilder,
+    AssistantStream,
     AuthenticationError,
     BadRequestError,
     ContextLengthExceededError,
@@ -163,6 +164,7 @@ __all__ = [
     "RetryPolicy",
     "Timeouts",
     "AssistantMessageBuilder",
+    "AssistantStream",
     "ModelInfo",
     "ModelOptions",
     "Provider",

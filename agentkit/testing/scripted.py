@@ -42,6 +42,13 @@ def _chunks(value: str | Sequence[str], size: int) -> tuple[str, ...]:
     return tuple(value[i : i + size] for i in range(0, len(value), size))
 
 
+ScriptedCall: TypeAlias = tuple[str, dict[str, Any] | str] | ToolCall
+
+
+def _calls(calls: Sequence[ScriptedCall]) -> tuple[ScriptedCall, ...]:
+    return tuple(calls)
+
+
 @define(frozen=True, slots=True)
 class Reply:
     """One scripted answer.
@@ -58,9 +65,7 @@ class Reply:
     text: str | Sequence[str] = ""
     thinking: str | Sequence[str] = ""
     signature: str | None = None
-    tool_calls: Sequence[tuple[str, dict[str, Any] | str] | ToolCall] = field(
-        default=(), converter=tuple
-    )
+    tool_calls: tuple[ScriptedCall, ...] = field(default=(), converter=_calls)
     stop_reason: StopReason | None = None
     usage: Usage | None = None
     delay: float = 0.0
