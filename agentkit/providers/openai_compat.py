@@ -82,7 +82,7 @@ class OpenAICompatibleProvider(HTTPProviderBase):
             return {}
         return {"reasoning_effort": reasoning.effort}
 
-    def _extra_fields(self, options: ModelOptions) -> dict[str, Any]:
+    def _extra_fields(self, context: Context, options: ModelOptions) -> dict[str, Any]:
         return {"stream_options": {"include_usage": True}}
 
     def build_body(self, context: Context, options: ModelOptions) -> dict[str, Any]:
@@ -103,7 +103,7 @@ class OpenAICompatibleProvider(HTTPProviderBase):
         if options.stop:
             body["stop"] = list(options.stop)
         body.update(self._reasoning(options))
-        body.update(self._extra_fields(options))
+        body.update(self._extra_fields(context, options))
         body.update(options.extra)
         return body
 

@@ -4,9 +4,12 @@ What differs from a plain OpenAI-compatible server:
 
 * cache markers are kept, on ``{"type": "text"}`` parts only (see
   :mod:`agentkit.providers.openai_format` for how other markers move);
-* ``reasoning`` options, ``provider`` routing preferences, ``session_id``
-  for sticky routing, and the app attribution headers (``HTTP-Referer``,
-  ``X-Title``);
+* ``reasoning`` options, ``provider`` routing preferences, and the app
+  attribution headers (``HTTP-Referer``, ``X-Title``);
+* sticky routing on by default: every request carries a ``session_id``, so a
+  conversation stays on the upstream that holds its cache from its first
+  request on (without one, OpenRouter load-balances until a cache hit, and
+  requests that land on another upstream pay the cache write again);
 * ``reasoning_details`` from an answer are kept in
   ``provider_data["reasoning_details"]`` and sent back unchanged on the
   assistant message that made tool calls;
@@ -19,17 +22,20 @@ No ``anthropic-beta`` header is ever sent: prompt caching needs none.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from typing import Any
 
 import httpx
 
+from agentkit._json import canonical_json
+from agentkit.messages import Context
 from agentkit.providers._http import RetryPolicy, Timeouts
 from agentkit.providers.base import ModelOptions
 from agentkit.providers.openai_compat import OpenAICompatibleProvider, env_key
 from agentkit.providers.openai_format import CacheMode
 
-__all__ = ["OPENROUTER_BASE_URL", "OpenRouterProvider"]
+__all__ = ["OPENROUTER_BASE_URL", "OpenRouterProvider", "conversation_session_id"]
 
 OPENROUTER_BASE_URL = "https://openrouter.ai/api/v1"
 
@@ -38,10 +44,14 @@ class OpenRouterProvider(OpenAICompatibleProvider):
     """Streams from OpenRouter (``api_key`` defaults to ``$OPENROUTER_API_KEY``).
 
     ``provider_routing`` is sent as the ``provider`` object (``order``,
-    ``allow_fallbacks``, ``only``, ``sort``...); ``session_id`` keeps a
-    conversation on one upstream so its cache stays warm; ``app_url`` and
-    ``app_name`` become the attribution headers. Per-request fields go in
-    ``ModelOptions.extra``, which is merged last.
+    ``allow_fallbacks``, ``only``, ``sort``...). ``session_id`` keeps a
+    conversation on one upstream so its cache stays warm: by default
+    (``sticky=True``) each conversation gets one derived from its model, its
+    system prompt and its first message, so every conversation sticks without
+    any setup; pass your own id to group requests differently, or
+    ``sticky=False`` to send none. ``app_url`` and ``app_name`` become the
+    attribution headers. Per-request fields go in ``ModelOptions.extra``,
+    which is merged last.
     """
 
     name = "openrouter"
@@ -57,6 +67,7 @@ class OpenRouterProvider(OpenAICompatibleProvider):
         client: httpx.AsyncClient | None = None,
         provider_routing: Mapping[str, Any] | None = None,
         session_id: str | None = None,
+        sticky: bool = True,
         app_url: str | None = None,
         app_name: str | None = None,
         headers: Mapping[str, str] | None = None,
@@ -80,6 +91,7 @@ class OpenRouterProvider(OpenAICompatibleProvider):
             raise ValueError(f"session_id must be at most 256 characters, got {len(session_id)}")
         self.provider_routing = dict(provider_routing) if provider_routing else None
         self.session_id = session_id
+        self.sticky = sticky
 
     def _reasoning(self, options: ModelOptions) -> dict[str, Any]:
         reasoning = options.reasoning
@@ -92,10 +104,30 @@ class OpenRouterProvider(OpenAICompatibleProvider):
             return {"reasoning": {"effort": reasoning.effort}}
         return {"reasoning": {"enabled": True}}
 
-    def _extra_fields(self, options: ModelOptions) -> dict[str, Any]:
+    def _extra_fields(self, context: Context, options: ModelOptions) -> dict[str, Any]:
         fields: dict[str, Any] = {}
         if self.provider_routing:
             fields["provider"] = self.provider_routing
-        if self.session_id:
-            fields["session_id"] = self.session_id
+        session = self.session_id or (
+            conversation_session_id(context, options.model) if self.sticky else None
+        )
+        if session:
+            fields["session_id"] = session
         return fields
+
+
+def conversation_session_id(context: Context, model: str) -> str:
+    """A stable id for the conversation ``context`` belongs to.
+
+    Built from what stays the same for a whole conversation, without cache
+    markers (they move from request to request): the model, the system text
+    and the first message's content.
+    """
+    first = context.messages[0] if context.messages else None
+    opening = [
+        [getattr(block, "text", None) or getattr(block, "data", "") for block in first.content]
+        if first is not None
+        else None
+    ]
+    digest = hashlib.sha256(canonical_json([model, context.system_text, opening]).encode())
+    return f"agentkit-{digest.hexdigest()[:32]}"

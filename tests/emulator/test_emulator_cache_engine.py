@@ -142,7 +142,8 @@ prompts = st.lists(st.integers(min_value=0, max_value=400), min_size=1, max_size
 @st.composite
 def prompt_and_breakpoints(draw: st.DrawFn) -> tuple[list[Position], list[Breakpoint]]:
     tokens = draw(prompts)
-    positions = [Position(f"p{i}", t) for i, t in enumerate(tokens)]
+    # The same content always has the same size: the key carries the token count.
+    positions = [Position(f"p{i}:{t}", t) for i, t in enumerate(tokens)]
     indexes = draw(st.lists(st.integers(0, len(tokens) - 1), max_size=4, unique=True))
     indexes.sort()
     n_1h = draw(st.integers(0, len(indexes)))

@@ -278,3 +278,65 @@ async def test_tool_loop_messages_are_understood(emu: Emulator, sse) -> None:
         }
         answer = (await post(emu, second)).json()["choices"][0]["message"]["content"]
         assert "add: 42" in answer
+
+
+def tool_turn(system: str, result_marked: bool) -> list[dict[str, Any]]:
+    """A system prompt, a question, a tool call, and its result (optionally marked)."""
+    result: dict[str, Any] = {"type": "text", "text": "sunny, 24 degrees"}
+    if result_marked:
+        result["cache_control"] = {"type": "ephemeral"}
+    return [
+        {
+            "role": "system",
+            "content": [{"type": "text", "text": system, "cache_control": {"type": "ephemeral"}}],
+        },
+        {"role": "user", "content": [{"type": "text", "text": "Weather in Paris?"}]},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": "toolu_1",
+                    "type": "function",
+                    "function": {"name": "get_weather", "arguments": '{"city":"Paris"}'},
+                }
+            ],
+        },
+        {"role": "tool", "tool_call_id": "toolu_1", "content": [result]},
+    ]
+
+
+@pytest.mark.anyio
+async def test_a_marker_on_a_tool_message_part_is_a_breakpoint_and_not_part_of_the_hash(
+    emu: Emulator, sse, long_system: str
+) -> None:
+    with anyio.fail_after(10):
+        emu.add_replies(Reply(text="Sunny."), Reply(text="Still sunny."))
+        first = {
+            "model": MODEL,
+            "stream": True,
+            "session_id": "s",
+            "messages": tool_turn(long_system, result_marked=True),
+        }
+        usage = final_usage(sse((await post(emu, first)).text))
+        written = usage["prompt_tokens_details"]["cache_write_tokens"]
+        assert written == usage["prompt_tokens"], "the marked tool result ends the cached prefix"
+        # Next request: the marker has moved on to a new user message; the tool
+        # result's bytes without its marker must still hash the same.
+        messages = [
+            *tool_turn(long_system, result_marked=False),
+            {"role": "assistant", "content": [{"type": "text", "text": "Sunny."}]},
+            {
+                "role": "user",
+                "content": [
+                    {
+                        "type": "text",
+                        "text": "And tomorrow?",
+                        "cache_control": {"type": "ephemeral"},
+                    }
+                ],
+            },
+        ]
+        second = {"model": MODEL, "stream": True, "session_id": "s", "messages": messages}
+        usage = final_usage(sse((await post(emu, second)).text))
+        assert usage["prompt_tokens_details"]["cached_tokens"] == written

@@ -108,9 +108,37 @@ def test_openrouter_body_matches_the_recorded_tool_loop() -> None:
     ]
     # OpenRouter always includes usage; the deprecated stream_options are not sent.
     del want["stream_options"]
+    # agentkit adds a session id for sticky routing (the recording had none).
+    assert got.pop("session_id").startswith("agentkit-")
     assert {k: v for k, v in got.items() if k not in ("messages",)} == {
         k: v for k, v in want.items() if k not in ("messages",)
     }
+
+
+def test_openrouter_session_id_is_stable_across_a_conversation() -> None:
+    provider = OpenRouterProvider(api_key=SECRET)
+    options = ModelOptions("anthropic/claude-sonnet-4.5")
+    first = Context(system="Be brief.", messages=(UserMessage("hi"),))
+    marked = Context(
+        system=(TextContent("Be brief.", CacheControl()),),
+        messages=(UserMessage((TextContent("hi", CacheControl()),)),),
+    )
+    later = first.evolve(
+        messages=(*first.messages, AssistantMessage((TextContent("yo"),)), UserMessage("more"))
+    )
+    ids = {provider.build_body(c, options)["session_id"] for c in (first, marked, later)}
+    assert len(ids) == 1, "markers and new turns do not change the conversation's id"
+    other = Context(system="Be brief.", messages=(UserMessage("a different chat"),))
+    assert provider.build_body(other, options)["session_id"] not in ids
+    assert (
+        OpenRouterProvider(api_key=SECRET, session_id="mine").build_body(first, options)[
+            "session_id"
+        ]
+        == "mine"
+    )
+    assert "session_id" not in OpenRouterProvider(api_key=SECRET, sticky=False).build_body(
+        first, options
+    )
 
 
 def test_openrouter_cache_markers_only_on_text_parts() -> None:

@@ -139,17 +139,33 @@ def parse_request(
             call_id = message.get("tool_call_id")
             if not isinstance(call_id, str):
                 raise ApiError(f"messages.{m}.tool_call_id: required for role 'tool'")
+            parts = (
+                [] if isinstance(content, str) else _text_parts(content, f"messages.{m}.content")
+            )
             text = (
                 content
                 if isinstance(content, str)
-                else " ".join(
-                    str(p.get("text", "")) for p in _text_parts(content, f"messages.{m}.content")
-                )
+                else " ".join(str(p.get("text", "")) for p in parts)
             )
             blocks.append(Block("tool_result", text=text, id=call_id))
-            builder.add(
-                {"salt": salt, "tool": strip_marker(message)}, text_tokens(text), run="tool_result"
+            # Markers never change a prefix hash: strip them from the parts as well.
+            bare = {k: v for k, v in message.items() if k not in ("cache_control", "content")}
+            bare["content"] = (
+                content if isinstance(content, str) else [strip_marker(p) for p in parts]
             )
+            position = builder.add(
+                {"salt": salt, "tool": bare}, text_tokens(text), run="tool_result"
+            )
+            # A marker on a text part of a tool message marks its tool_result block.
+            for c, part in enumerate(parts):
+                path = f"messages.{out_index}.content.{len(blocks) - 1}.content.{c}"
+                if part.get("type") == "image_url":
+                    if "cache_control" in part:
+                        ignored.append(path)
+                    continue
+                part_text = str(part.get("text", ""))
+                _check_text(part, path, part_text)
+                marker(part, path, position, bool(part_text))
             turns.append(Turn("user", tuple(blocks)))
             salt = None
             continue
