@@ -1,10 +1,12 @@
-"""Quickstart: subclass Agent, give it two tools, and watch the run's events stream.
+"""Quickstart: subclass Agent, give it two tools, and watch it stream, call tools and cache.
 
-    python examples/quickstart.py
+    python examples/quickstart.py          (or: make demo)
 
-No API key is needed: the model is agentkit's ScriptedProvider, which answers
-from a small policy below exactly as a real provider streams. To use a real
-model, pass any provider (for example OpenRouter's) instead.
+With no API key it talks to agentkit's local emulator of the OpenRouter API,
+started in-process: offline, free, with Anthropic's caching rules. With
+OPENROUTER_API_KEY set, the same code talks to OpenRouter (a few cents).
+After every request it prints the tokens read from and written to the cache
+and the cost; at the end, what caching saved.
 """
 
 from __future__ import annotations
@@ -13,30 +15,54 @@ import logging
 
 import anyio
 import structlog
+from rich.console import Console
 
-from agentkit import (
-    AssistantMessage,
-    Context,
-    MessageEnd,
-    MessageUpdate,
-    TextDelta,
-    ToolExecutionEnd,
-    ToolExecutionStart,
-    ToolResultMessage,
-    TurnStart,
-    UserMessage,
+from agentkit import Agent, tool
+from agentkit.cli.display import RunDisplay
+from agentkit.cli.providers import open_session
+
+CITY_NOTES = {
+    "Paris": "Museums close on Mondays or Tuesdays; book the Louvre online. The metro is "
+    "fastest; avoid taxis at rush hour. Dinner starts late, around eight.",
+    "Oslo": "Weather turns fast: pack a rain layer. The Oslo Pass covers museums and transit. "
+    "Prices are high; lunch menus are the best value.",
+    "Lisbon": "Hills are steep and cobbles slippery: wear good shoes. Tram 28 is crowded; walk "
+    "the Alfama early. Many museums are free on the first Sunday.",
+    "Kyoto": "Temples open early; arrive before eight to avoid crowds. Buses are slow at peak "
+    "times; rent a bicycle. Many restaurants take cash only.",
+    "Mexico City": "Altitude tires visitors: plan a slow first day. Use app taxis. Museums "
+    "close on Mondays; the anthropology museum needs half a day.",
+    "Cape Town": "Wind decides the day: check before the cable car. Sunset drives are busy. "
+    "Book Robben Island days ahead.",
+}
+
+# A long, stable system prompt: the part of every request that caching saves.
+# (Anthropic caches only prefixes above a model's minimum: 1,024 tokens here.)
+SYSTEM_PROMPT = "\n\n".join(
+    [
+        "You are a careful travel planner. You plan single days out: what to see, in which "
+        "order, how to get around, what it costs. Always check the weather with the "
+        "get_weather tool before recommending outdoor plans, and use the add tool for every "
+        "sum of money: never add numbers in your head. Answer in at most three sentences, "
+        "with the total cost last.",
+        "House rules: prefer walking and public transport; name opening-day traps; never "
+        "invent prices; when a tool fails, say so and plan around it; keep the user's "
+        "budget if they give one; suggest one indoor alternative when rain is likely.",
+        *(f"Notes on {city}: {notes} " * 4 for city, notes in CITY_NOTES.items()),
+    ]
 )
-from agentkit.agent import Agent
-from agentkit.providers.base import ModelOptions
-from agentkit.testing import Reply, ScriptedProvider, call
-from agentkit.tools import tool
+
+QUESTIONS = [
+    "I want a long walk by the river on Saturday: what is the weather in Paris?",
+    "Add up my Paris day: museum 18.50 and dinner 42.",
+    "And what's the weather in Oslo, in case I go there instead?",
+]
 
 
 class TravelAgent(Agent):
-    """Plans a day out: knows the weather and can add up costs."""
+    """Plans a day out: knows the weather and adds up costs."""
 
-    model = "scripted-demo"
-    system_prompt = "You help people plan a day out. Use the tools; answer in one sentence."
+    system_prompt = SYSTEM_PROMPT
 
     @tool
     def get_weather(self, city: str) -> dict[str, object]:
@@ -57,47 +83,21 @@ class TravelAgent(Agent):
             a: The first amount.
             b: The second amount.
         """
-        return a + b
-
-
-def demo_model(context: Context, options: ModelOptions) -> Reply:
-    """A stand-in model: calls both tools, then answers from their results."""
-    last = context.messages[-1]
-    if isinstance(last, UserMessage):
-        return Reply(
-            text="Let me check the weather and the budget.",
-            tool_calls=[call("get_weather", city="Paris"), call("add", a=18.5, b=42)],
-        )
-    results = {m.tool_name: m.text for m in context.messages if isinstance(m, ToolResultMessage)}
-    return Reply(
-        f"Paris looks good today ({results['get_weather']}), "
-        f"and the museum plus dinner comes to {results['add']} euros.",
-        chunk_size=6,
-        delay=0.01,
-    )
+        return round(a + b, 2)
 
 
 async def main() -> None:
-    agent = TravelAgent(provider=ScriptedProvider(demo_model))
-    async with agent.prompt("Plan my Saturday in Paris: museum 18.50, dinner 42.") as stream:
-        async for event in stream:
-            match event:
-                case TurnStart(turn=turn):
-                    print(f"--- turn {turn} ---")
-                case MessageUpdate(delta=TextDelta(text=text)):
-                    print(text, end="", flush=True)
-                case MessageEnd(message=AssistantMessage()):
-                    print()
-                case ToolExecutionStart(call=tool_call):
-                    print(f"  [tool]   {tool_call.name}({tool_call.arguments})")
-                case ToolExecutionEnd(call=tool_call, result=result):
-                    print(f"  [result] {tool_call.name} -> {result.text}")
-        result = await stream.result()
-    usage = result.usage
-    print(
-        f"\nstop: {result.stop_reason.value}; tokens in {usage.input}, out {usage.output}; "
-        f"{len(agent.messages)} messages in the conversation"
-    )
+    console = Console(highlight=False)
+    # The emulator without a key, OpenRouter with OPENROUTER_API_KEY.
+    async with open_session() as session:
+        console.print(f"[bold]agentkit quickstart[/] · {session.model} via {session.where}")
+        agent = TravelAgent(provider=session.provider, model=session.model)
+        display = RunDisplay(console)
+        for question in QUESTIONS:
+            console.rule(f"[bold]{question}")
+            await display.show(agent.prompt(question))
+        console.rule()
+        display.print_summary()
 
 
 if __name__ == "__main__":

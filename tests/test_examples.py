@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
+import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -10,28 +13,187 @@ import pytest
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
+# Every file in examples/ must be named here, and have a test below that runs it.
+TESTED = {
+    "custom_provider.py",
+    "custom_transform.py",
+    "human_approval.py",
+    "quickstart.py",
+    "steering_and_abort.py",
+    "streaming.py",
+    "trio_agent.py",
+}
 
-def run_example(name: str) -> str:
+
+def run_example(
+    name: str, *args: str, env: dict[str, str] | None = None, stdin: int = subprocess.DEVNULL
+) -> str:
+    # By default stdin is not a terminal, so no example may wait for input.
     done = subprocess.run(
-        [sys.executable, str(EXAMPLES / name)],
+        [sys.executable, str(EXAMPLES / name), *args],
         capture_output=True,
+        stdin=stdin,
         text=True,
-        timeout=60,
+        timeout=30,
         check=False,
+        env=env,
     )
     assert done.returncode == 0, done.stderr
     return done.stdout
 
 
-def test_quickstart_streams_tools_and_answer() -> None:
-    out = run_example("quickstart.py")
-    assert "[tool]   get_weather({'city': 'Paris'})" in out
-    assert "[result] add -> 60.5" in out
-    assert "museum plus dinner comes to 60.5 euros." in out
-    assert "stop: stop;" in out
+def test_quickstart_streams_tools_and_every_request_reads_the_one_before() -> None:
+    # No key: the demo must run on the local emulator, offline.
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
+    out = run_example("quickstart.py", env={**env, "COLUMNS": "200"})
+    assert "via the local emulator" in out
+    assert "tool get_weather(city='Paris')" in out
+    assert "→ add: 60.5" in out
+    usage = [
+        tuple(int(n.replace(",", "")) for n in found)
+        for found in re.findall(
+            r"request \d+: input ([\d,]+) · cache read ([\d,]+) · cache write ([\d,]+)", out
+        )
+    ]
+    assert len(usage) == 6, out
+    assert usage[0][1] == 0 and usage[0][2] > 1024, "the long system prompt is written once"
+    for before, after in itertools.pairwise(usage):
+        # The ideal: each request reads everything the one before had cached or wrote.
+        assert after[1] == before[1] + before[2]
+    assert re.search(r"Caching saved \$[\d.]+ \((\d+)%\)", out)
+
+
+def test_streaming_shows_every_kind_of_event() -> None:
+    lines = run_example("streaming.py").splitlines()
+    assert lines[:2] == [
+        "--- turn 1 ---",
+        "[thinking] The user wants the docs indexed; three pages is enough.",
+    ]
+    # The argument fragments printed one after another make the whole JSON.
+    assert '[call] index_pages {"pages":3,"site":"docs.example.com"}' in lines
+    progress = [line for line in lines if line.startswith("[progress]")]
+    assert progress == [f"[progress] index_pages: page {n}/3" for n in (1, 2, 3)]
+    assert lines.index(progress[-1]) < lines.index(
+        "[result] index_pages -> indexed 3 pages of docs.example.com"
+    )
+    assert "Done: indexed 3 pages of docs.example.com." in lines
+    usage = [line for line in lines if line.startswith("[usage]")]
+    assert [line.split(":")[0] for line in usage] == ["[usage] turn 1", "[usage] turn 2"]
+    assert all(re.fullmatch(r"\[usage\] turn \d: [1-9]\d* in, [1-9]\d* out", u) for u in usage)
+    assert lines[-1].startswith("stop: stop;")
+
+
+def test_steering_skips_the_calls_not_started_and_abort_stops_the_stream() -> None:
+    lines = run_example("steering_and_abort.py").splitlines()
+    skipped = "[result] forecast: Skipped: a new user message arrived before this tool ran."
+    assert lines[:6] == [
+        "[tool] forecast(Paris)",
+        "[user] steer: Never mind Rome and Oslo, just Paris.",
+        "[result] forecast: Paris: sunny all week",
+        skipped,
+        skipped,
+        "[answer] As you asked, only Paris. Paris: sunny all week.",
+    ]
+    assert "[user] abort" in lines
+    found = re.fullmatch(r"stop: aborted; kept (\d+) characters of the poem", lines[-1])
+    assert found is not None, lines[-1]
+    full = len("Sunny all week in Paris, the river slow and bright; " * 20)
+    assert 0 < int(found.group(1)) < full
+
+
+def test_custom_transform_trims_requests_but_not_history() -> None:
+    out = run_example("custom_transform.py")
+    assert out.startswith("answer: All three parts are lorem ipsum.\n")
+    last_request = out.split("request 4:\n")[1].splitlines()
+    trimmed = "  [output of read_file trimmed: 1811 characters]  (46 characters)"
+    assert last_request[:2] == [trimmed, trimmed]
+    assert last_request[2].startswith("  part3.txt: lorem ipsum")
+    assert last_request[2].endswith("(1811 characters)")
+    assert out.count("trimmed") == 3  # one in request 3, two in request 4
+    assert "history keeps every output in full: [1811, 1811, 1811] characters" in out
+
+
+def test_custom_provider_calls_the_tool_and_echoes() -> None:
+    out = run_example("custom_provider.py")
+    assert "[tool] calculate({'a': 12.0, 'op': '*', 'b': 7.0}) -> 84" in out
+    assert "The answer is 84.\n" in out
+    assert "You said: Hello there\n" in out
+    assert out.endswith("6 messages; answers by ['rules']\n")
+
+
+def approval_env(setting: str | None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "APPROVE_TOOL_CALLS"}
+    if setting is not None:
+        env["APPROVE_TOOL_CALLS"] = setting
+    return env
+
+
+@pytest.mark.parametrize(
+    ("args", "setting"),
+    [(["--approve"], None), ([], "yes"), (["--approve"], "no")],
+)
+def test_human_approval_approved(args: list[str], setting: str | None) -> None:
+    out = run_example("human_approval.py", *args, env=approval_env(setting))
+    assert out == "I deleted old.log, which took 5 MB.\nfiles left: ['report.pdf']\n"
+
+
+@pytest.mark.parametrize(
+    ("args", "setting"),
+    [(["--deny"], None), ([], "no"), (["--deny"], "yes")],
+)
+def test_human_approval_denied(args: list[str], setting: str | None) -> None:
+    out = run_example("human_approval.py", *args, env=approval_env(setting))
+    assert out == (
+        "I left old.log in place (Tool call 'delete_file' was blocked: the user declined).\n"
+        "files left: ['old.log', 'report.pdf']\n"
+    )
+
+
+def test_human_approval_denies_when_nobody_can_answer() -> None:
+    out = run_example("human_approval.py", env=approval_env(None))
+    assert (
+        out.splitlines()[0]
+        == "Allow delete_file({'path': 'old.log'})? -> no answer available, denied"
+    )
+    assert out.count("Allow ") == 1  # list_files needs no approval
+    assert "files left: ['old.log', 'report.pdf']" in out
+
+
+@pytest.mark.skipif(not hasattr(os, "openpty"), reason="needs a pseudo-terminal (os.openpty)")
+@pytest.mark.parametrize(
+    ("typed", "left"), [(b"y\n", "['report.pdf']"), (b"\n", "['old.log', 'report.pdf']")]
+)
+def test_human_approval_asks_on_a_terminal(typed: bytes, left: str) -> None:
+    terminal, stdin = os.openpty()
+    try:
+        os.write(terminal, typed)  # typed ahead; the terminal holds it until input() reads
+        out = run_example("human_approval.py", env=approval_env(None), stdin=stdin)
+    finally:
+        os.close(stdin)
+        os.close(terminal)
+    assert out.startswith("Allow delete_file({'path': 'old.log'})? [y/N] ")
+    assert out.endswith(f"files left: {left}\n")
+
+
+def test_trio_agents_run_concurrently() -> None:
+    *events, summary = run_example("trio_agent.py").splitlines()
+    lines = [line.split("s ", 1)[1] for line in events]  # without the timestamps
+    # Both tools start before either finishes: the two runs overlap.
+    assert sorted(lines[:2]) == [
+        "[alice] search_catalogue started",
+        "[bob] search_catalogue started",
+    ]
+    assert sorted(lines[2:4]) == [
+        "[alice] search_catalogue finished",
+        "[bob] search_catalogue finished",
+    ]
+    assert sorted(lines[4:]) == [
+        "[alice] I found 3 books on trio.",
+        "[bob] I found 3 books on anyio.",
+    ]
+    assert re.fullmatch(r"both answered in \d+\.\ds on trio", summary)
 
 
 @pytest.mark.parametrize("path", sorted(p.name for p in EXAMPLES.glob("*.py")))
 def test_every_example_is_tested(path: str) -> None:
-    tested = {"quickstart.py"}
-    assert path in tested, f"examples/{path} has no test in tests/test_examples.py"
+    assert path in TESTED, f"examples/{path} has no test in tests/test_examples.py"

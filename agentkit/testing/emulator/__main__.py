@@ -7,6 +7,7 @@ import sys
 import threading
 from collections.abc import Sequence
 
+from agentkit._logging import configure_program_logging
 from agentkit.testing.emulator.server import Emulator
 from agentkit.testing.emulator.state import SystemClock
 
@@ -31,12 +32,19 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="OpenRouter omits cache_write_tokens, as it did before 2026",
     )
+    parser.add_argument(
+        "--log-level",
+        choices=("debug", "info", "warning", "error"),
+        default="warning",
+        help="structured logs on stderr (default: warnings and errors)",
+    )
     return parser
 
 
 def main(argv: Sequence[str] | None = None, *, stop: threading.Event | None = None) -> int:
     """Serve until Ctrl-C (or until ``stop`` is set, for tests)."""
     args = _parser().parse_args(argv)
+    configure_program_logging(args.log_level)
     if args.providers < 1:
         print("--providers must be at least 1", file=sys.stderr)
         return 2
@@ -52,16 +60,17 @@ def main(argv: Sequence[str] | None = None, *, stop: threading.Event | None = No
         report_cache_writes=not args.no_cache_writes,
     )
     waiter = stop if stop is not None else threading.Event()
-    with emulator:
-        print(f"Anthropic API:  {emulator.anthropic_base_url}  (POST /v1/messages)", flush=True)
-        print(
-            f"OpenRouter API: {emulator.openrouter_base_url}  (POST /chat/completions)", flush=True
-        )
-        try:
+    try:
+        with emulator:
+            print(f"Anthropic API:  {emulator.anthropic_base_url}  (POST /v1/messages)", flush=True)
+            print(
+                f"OpenRouter API: {emulator.openrouter_base_url}  (POST /chat/completions)",
+                flush=True,
+            )
             while not waiter.wait(0.2):
                 pass
-        except KeyboardInterrupt:
-            print("stopping", flush=True)
+    except KeyboardInterrupt:  # Ctrl-C is how the command is meant to end
+        print("stopping", flush=True)
     return 0
 
 

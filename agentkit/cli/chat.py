@@ -1,0 +1,92 @@
+"""``agentkit chat``: an interactive session with a model.
+
+Each line you type is a prompt; the answer streams as it arrives, followed by
+what the request cost. Ctrl-C aborts the answer in progress (the session
+goes on); Ctrl-C at the prompt, Ctrl-D or ``/exit`` ends the session, which
+then prints every request and what caching saved.
+"""
+
+from __future__ import annotations
+
+import signal
+import sys
+from collections.abc import Callable
+
+import anyio
+from rich.console import Console
+
+from agentkit.agent import Agent
+from agentkit.cli.display import RunDisplay
+from agentkit.cli.providers import open_session
+from agentkit.errors import AgentkitError
+from agentkit.messages import StopReason
+
+__all__ = ["run_chat"]
+
+EXIT_WORDS = frozenset({"/exit", "/quit"})
+
+
+class ChatAgent(Agent):
+    """The agent behind ``agentkit chat``: a plain conversation, no tools."""
+
+    max_turns = 20
+
+
+def _read_line(prompt: str, reader: Callable[[str], str]) -> str | None:
+    try:
+        return reader(prompt)
+    except EOFError:
+        return None
+
+
+async def run_chat(
+    *,
+    provider: str,
+    model: str | None,
+    base_url: str | None,
+    system: str,
+    console: Console | None = None,
+    reader: Callable[[str], str] = input,
+) -> int:
+    """Run a chat session until the user leaves; returns the exit status."""
+    console = console or Console(highlight=False)
+    async with open_session(provider, model=model, base_url=base_url) as session:
+        agent = ChatAgent(provider=session.provider, model=session.model, system_prompt=system)
+        display = RunDisplay(console)
+        console.print(
+            f"[bold]agentkit chat[/] · {session.model} via {session.where}\n"
+            "[dim]Ctrl-C aborts an answer; Ctrl-C at the prompt, Ctrl-D or /exit quits.[/]"
+        )
+        async with anyio.create_task_group() as tasks:
+            leave = tasks.cancel_scope
+
+            async def on_interrupt() -> None:
+                with anyio.open_signal_receiver(signal.SIGINT) as signals:
+                    async for _ in signals:
+                        if agent.state.is_running:
+                            agent.abort()
+                        else:
+                            leave.cancel()
+
+            if sys.platform != "win32":
+                tasks.start_soon(on_interrupt)
+            while True:
+                line = await anyio.to_thread.run_sync(
+                    _read_line, "\n> ", reader, abandon_on_cancel=True
+                )
+                if line is None or line.strip() in EXIT_WORDS:
+                    break
+                if not line.strip():
+                    continue
+                try:
+                    result = await display.show(agent.prompt(line))
+                except AgentkitError as exc:
+                    console.print(f"[red]{type(exc).__name__}: {exc}[/]")
+                    continue
+                if result.stop_reason is StopReason.ABORTED:
+                    console.print("[yellow](aborted)[/]")
+            leave.cancel()
+        console.print()
+        if display.requests:
+            display.print_summary()
+    return 0
