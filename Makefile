@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint types pytest clean
+.PHONY: demo test lint types pytest smoke docs clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,7 +25,20 @@ types: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/python -m pytest -q
 
-test: lint types pytest
+# The wheel, installed alone in a fresh venv with only the runtime dependencies,
+# imports and runs a scripted agent: a missing runtime dependency fails here.
+smoke: $(STAMP)
+	scripts/smoke_wheel.sh $(BIN)/python $(PYTHON)
+
+# The documentation site, strict: a broken link or a rendering warning fails it.
+$(VENV)/.docs-installed: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[docs]'
+	touch $@
+
+docs: $(VENV)/.docs-installed
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
+
+test: lint types pytest smoke docs
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache dist build
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache dist build site
