@@ -101,7 +101,8 @@ def existing_markers(context: Context) -> list[tuple[Site, CacheTTL, bool]]:
     for m, message in enumerate(context.messages):
         # Fast path first: this scan covers the whole conversation on every request.
         for block in message.content:
-            if not isinstance(block, ThinkingContent) and block.cache_control is not None:
+            # getattr: thinking blocks have no cache_control at all.
+            if getattr(block, "cache_control", None) is not None:
                 break
         else:
             continue

@@ -197,7 +197,8 @@ class CacheBreakpoints:
 
     def _warn_if_short(self, context: Context, info: TransformInfo, last: Site | None) -> None:
         minimum = self.minimum_tokens(info.model)
-        if last is None or minimum <= 0:
+        # Once warned, skip the estimate: below the minimum it scans the whole prefix.
+        if last is None or minimum <= 0 or info.seen("cache.prefix_below_minimum"):
             return
         estimate = estimate_prefix_tokens(context, last, minimum)
         if estimate < minimum and info.once("cache.prefix_below_minimum"):

@@ -39,6 +39,10 @@ class TransformInfo:
         self._seen.add(key)
         return True
 
+    def seen(self, key: str) -> bool:
+        """Whether :meth:`once` has been asked ``key`` during this run (without asking it)."""
+        return key in self._seen
+
     @property
     def log(self) -> structlog.typing.FilteringBoundLogger:
         """A logger bound with the run id, turn, model and provider."""
