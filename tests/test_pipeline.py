@@ -109,3 +109,15 @@ def test_running_the_caching_transform_again_changes_nothing(context: Context, t
     once = cache_breakpoints(context, info())
     again = Pipeline((cache_breakpoints,) * times)(once, info())
     assert again is once
+
+
+def test_once_answers_true_once_per_run_and_seen_does_not_consume() -> None:
+    from agentkit import TransformInfo
+
+    info = TransformInfo("claude-sonnet-4-5", "anthropic", "run-1", 1)
+    assert not info.seen("warning")
+    assert info.once("warning")
+    assert info.seen("warning")
+    assert not info.once("warning")
+    fresh_run = TransformInfo("claude-sonnet-4-5", "anthropic", "run-2", 1)
+    assert fresh_run.once("warning")
