@@ -6,13 +6,19 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test lint types pytest smoke docs clean
 
-$(STAMP): pyproject.toml
+$(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-demo: $(STAMP)
+# The demo needs only the emulator and the terminal display, not the dev tools.
+$(VENV)/.demo-installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[emulator,cli]'
+	touch $@
+
+demo: $(VENV)/.demo-installed
 	$(BIN)/python examples/quickstart.py
 
 lint: $(STAMP)
