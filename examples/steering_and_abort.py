@@ -96,7 +96,7 @@ async def main() -> None:
         result = await stream.result()
     # The partial answer stays in the conversation, so a next prompt can refer to it.
     partial = agent.messages[-1]
-    print(f"stop: {result.stop_reason.value}; kept {len(partial.text)} characters of the poem")
+    print(f"\nstop: {result.stop_reason.value}; kept {len(partial.text)} characters of the poem")
 
 
 if __name__ == "__main__":
