@@ -59,7 +59,9 @@ class Reply:
     values; raw strings are sent as unparsed argument JSON (to test invalid
     arguments). ``delay`` is waited before every event. ``error`` is raised
     after ``error_after`` events; ``hang`` waits forever after them instead.
-    Without ``usage``, tokens are estimated at four characters per token.
+    Without ``usage``, tokens are estimated at four characters per token of
+    the request's JSON, which serialises the whole context on every request:
+    give ``usage`` when timing a run.
     """
 
     text: str | Sequence[str] = ""
