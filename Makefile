@@ -46,5 +46,11 @@ docs: $(VENV)/.docs-installed
 
 test: lint types pytest smoke docs
 
+# Thousands of agent runs against the emulator with random faults (docs/reliability.md);
+# not part of `make test`. Fails on an undocumented outcome, a leak, or memory growth.
+.PHONY: soak
+soak: $(STAMP)
+	$(BIN)/python scripts/soak.py --runs 3000 --progress
+
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache dist build site

@@ -44,6 +44,7 @@ from agentkit.messages import (
     Message,
     TextContent,
     ToolCall,
+    ToolResultMessage,
     UserMessage,
 )
 from agentkit.providers.base import ModelOptions, Provider, ReasoningOptions
@@ -67,6 +68,32 @@ class AgentState:
     streaming_message: AssistantMessage | None
     pending_tool_calls: frozenset[str]
     error: BaseException | None
+
+
+NOT_RUN_STOPPED = "Not run: the run stopped before this call had a result."
+
+
+def _unanswered_calls(messages: Sequence[Message]) -> tuple[ToolResultMessage, ...]:
+    """Error results for the last answer's calls that have none (its run was cancelled)."""
+    answered: set[str] = set()
+    for message in reversed(messages):
+        if isinstance(message, ToolResultMessage):
+            answered.add(message.tool_call_id)
+        elif isinstance(message, AssistantMessage):
+            return tuple(
+                ToolResultMessage(call.id, call.name, NOT_RUN_STOPPED, is_error=True)
+                for call in message.tool_calls
+                if call.id not in answered
+            )
+        else:
+            return ()
+    return ()
+
+
+def _release_weakly(agent: weakref.ref[Agent], token: object) -> None:
+    alive = agent()
+    if alive is not None:
+        alive._release(token)
 
 
 def _as_message(message: str | Message) -> Message:
@@ -134,6 +161,7 @@ class Agent:
         self._streaming: AssistantMessage | None = None
         self._pending_calls: set[str] = set()
         self._idle_waiters: list[anyio.Event] = []
+        self._loop_config(AbortSignal())  # bad options fail here, naming the problem
 
     def __repr__(self) -> str:
         state = "running" if self._run_token is not None else "idle"
@@ -196,7 +224,9 @@ class Agent:
         """Run again on the conversation as it is (after an error, or queued tool results)."""
         if not self._messages:
             raise ValueError("continue_() needs a conversation; use prompt()")
-        if isinstance(self._messages[-1], AssistantMessage):
+        if isinstance(self._messages[-1], AssistantMessage) and not _unanswered_calls(
+            self._messages
+        ):
             queued = self._steering or self._follow_ups
             if not queued:
                 raise ValueError("the conversation ends with an answer; use prompt()")
@@ -236,6 +266,9 @@ class Agent:
 
     def _start(self, prompts: tuple[Message, ...]) -> RunStream:
         self._check_idle("start a run")
+        # A call without a result makes the next request invalid: a run cancelled while
+        # its tools ran left some, so they get an error result first, in this run.
+        prompts = (*_unanswered_calls(self._messages), *prompts)
         token = object()
         abort = AbortSignal()
         config = self._loop_config(abort)
@@ -245,15 +278,19 @@ class Agent:
         async def produce(out: RunStream) -> None:
             try:
                 await run.produce(out)
-            except BaseException as exc:
-                self._error = exc
+            except Exception as exc:
+                # A consumer that left (or was cancelled) is not a failure of the run.
+                if not out.statistics()["consumer_closed"]:
+                    self._error = exc
                 raise
             finally:
                 self._release(token)
 
         stream: RunStream = EventStream(produce, name=f"run:{run.run_id}")
-        # A stream dropped before it ever ran must not leave the agent busy.
-        weakref.finalize(stream, self._release, token)
+        # A stream dropped before it ever ran must not leave the agent busy. The
+        # finalizer holds the agent weakly: the agent's error references the stream
+        # (through its traceback), so a strong reference would keep both alive forever.
+        weakref.finalize(stream, _release_weakly, weakref.ref(self), token)
         return stream
 
     def _release(self, token: object) -> None:

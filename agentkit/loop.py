@@ -18,7 +18,7 @@ import anyio
 import structlog
 from attrs import define, field
 
-from agentkit.errors import AgentkitError, RunError
+from agentkit.errors import AgentkitError, ProviderError, RunError
 from agentkit.events import (
     AgentEnd,
     AgentEvent,
@@ -129,6 +129,18 @@ class LoopConfig:
     abort: AbortSignal | None = None
 
     def __attrs_post_init__(self) -> None:
+        if self.max_turns is not None and (
+            isinstance(self.max_turns, bool) or not isinstance(self.max_turns, int)
+        ):
+            raise TypeError(f"max_turns must be an int or None, got {self.max_turns!r}")
+        timeout = self.tool_timeout
+        if timeout is not None and (
+            isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0
+        ):
+            raise TypeError(f"tool_timeout must be a positive number or None, got {timeout!r}")
+        strays = [t for t in self.tools if not isinstance(t, Tool)]
+        if strays:
+            raise TypeError(f"tools must be Tool values (use @tool), got {strays[0]!r}")
         if self.max_turns is not None and self.max_turns < 1:
             raise ValueError(f"max_turns must be at least 1, got {self.max_turns}")
         if self.tool_execution not in ("parallel", "sequential"):
@@ -404,7 +416,13 @@ class _Run:
         message: AssistantMessage | None = None
         with self.abort._scope() as scope:
             try:
-                async with provider.stream(context, self.config.options) as answer:
+                answer_stream = provider.stream(context, self.config.options)
+                if not isinstance(answer_stream, EventStream):
+                    raise ProviderError(
+                        f"provider {provider.name!r}: stream() returned "
+                        f"{type(answer_stream).__name__}, not an EventStream"
+                    )
+                async with answer_stream as answer:
                     async for event in answer:
                         if isinstance(event, StreamStart):
                             partial.start = event.message
@@ -415,7 +433,13 @@ class _Run:
                             await self.emit(MessageStart(partial.start))
                         partial.feed(event)
                         await self.emit(MessageUpdate(event))
-                    message = await answer.result()
+                    answered = await answer.result()
+                    if not isinstance(answered, AssistantMessage):
+                        raise ProviderError(
+                            f"provider {provider.name!r} ended its stream with "
+                            f"{type(answered).__name__}, not an AssistantMessage"
+                        )
+                    message = answered
             finally:
                 self.abort._scopes.discard(scope)
         if message is None:  # aborted while streaming

@@ -365,6 +365,18 @@ class EventStream(Generic[E, R]):
         tb: TracebackType | None,
     ) -> bool | None:
         assert self._task_group is not None
+        outcome = self._outcome
+        if (
+            isinstance(exc, anyio.get_cancelled_exc_class())
+            and outcome is not None
+            and isinstance(outcome.error, StreamCancelledError)
+        ):
+            # A scope cancelled around the block stopped the producer before the
+            # consumer noticed: the consumer left, so report it as it would be otherwise.
+            self._outcome = _Outcome(
+                error=StreamClosedError(f"{self._name}: closed by its consumer before the end")
+            )
+            self._consumer_closed = True
         if not self._producer_done:
             if self._outcome is None:
                 self._close_from_consumer()

@@ -43,12 +43,19 @@ _MAX_ERROR_BODY = 64 * 1024
 _REQUEST_ID_HEADERS = ("request-id", "x-request-id", "x-generation-id")
 
 
+def _number(attribute: Any, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise TypeError(f"{attribute.name} must be a number of seconds, got {value!r}")
+
+
 def _non_negative(_: Any, attribute: Any, value: float) -> None:
+    _number(attribute, value)
     if not value >= 0:
         raise ValueError(f"{attribute.name} must be a non-negative number, got {value!r}")
 
 
 def _positive(_: Any, attribute: Any, value: float) -> None:
+    _number(attribute, value)
     if not value > 0:
         raise ValueError(f"{attribute.name} must be a positive number, got {value!r}")
 
@@ -79,7 +86,8 @@ class RetryPolicy:
     statuses: frozenset[int] = frozenset({408, 429, 500, 502, 503, 504, 529})
 
     def __attrs_post_init__(self) -> None:
-        if isinstance(self.max_retries, bool) or self.max_retries < 0:
+        retries = self.max_retries
+        if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
             raise ValueError(f"max_retries must be a non-negative int, got {self.max_retries!r}")
 
     def delay(self, attempt: int, retry_after: float | None) -> float:

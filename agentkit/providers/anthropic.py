@@ -255,8 +255,10 @@ class _StreamState:
         self.skipped: set[Any] = set()  # blocks agentkit cannot represent (server tools...)
 
     def _error(self, message: str) -> ResponseFormatError:
+        # The message quotes the service's data, which might echo the key.
         return ResponseFormatError(
-            f"{self.provider.name}: {message}", request_id=self.builder.response_id
+            self.provider._redact(f"{self.provider.name}: {message}"),
+            request_id=self.builder.response_id,
         )
 
     async def run(self, reader: SSEReader) -> AssistantMessage:
@@ -265,6 +267,8 @@ class _StreamState:
             for sse in batch:
                 try:
                     data = json.loads(sse.data)
+                except RecursionError:
+                    raise self._error(f"event data nests too deeply: {sse.data[:200]!r}") from None
                 except ValueError:
                     raise self._error(f"event data is not JSON: {sse.data[:200]!r}") from None
                 if not isinstance(data, dict):

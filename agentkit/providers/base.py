@@ -25,7 +25,8 @@ event pushed before them); raise a :class:`~agentkit.ProviderError` subclass.
 from __future__ import annotations
 
 import json
-from collections.abc import Hashable
+import math
+from collections.abc import Hashable, Mapping
 from typing import Any, Literal, Protocol, TypeAlias, runtime_checkable
 
 from attrs import define, field
@@ -69,6 +70,13 @@ class ReasoningOptions:
     effort: Literal["minimal", "low", "medium", "high", "max"] | None = None
     budget_tokens: int | None = None
 
+    def __attrs_post_init__(self) -> None:
+        if self.effort is not None and self.effort not in _EFFORTS:
+            raise ValueError(
+                f"ReasoningOptions.effort must be one of {', '.join(_EFFORTS)}, got {self.effort!r}"
+            )
+        _check_count("ReasoningOptions.budget_tokens", self.budget_tokens)
+
 
 @define(frozen=True, slots=True)
 class ModelOptions:
@@ -83,6 +91,36 @@ class ModelOptions:
     reasoning: ReasoningOptions | None = None
     stop: tuple[str, ...] = ()
     extra: dict[str, Any] = field(factory=dict)
+
+    def __attrs_post_init__(self) -> None:
+        if not isinstance(self.model, str) or not self.model:
+            raise TypeError(f"ModelOptions.model must be a non-empty str, got {self.model!r}")
+        _check_count("ModelOptions.max_tokens", self.max_tokens)
+        temperature = self.temperature
+        if temperature is not None and (
+            isinstance(temperature, bool)
+            or not isinstance(temperature, int | float)
+            or not math.isfinite(temperature)
+        ):
+            raise TypeError(f"ModelOptions.temperature must be a number, got {temperature!r}")
+        if self.reasoning is not None and not isinstance(self.reasoning, ReasoningOptions):
+            raise TypeError(
+                f"ModelOptions.reasoning must be ReasoningOptions, got {self.reasoning!r}"
+            )
+        if not isinstance(self.stop, tuple | list) or not all(
+            isinstance(s, str) for s in self.stop
+        ):
+            raise TypeError(f"ModelOptions.stop must be a tuple of str, got {self.stop!r}")
+        if not isinstance(self.extra, Mapping):
+            raise TypeError(f"ModelOptions.extra must be a dict, got {self.extra!r}")
+
+
+_EFFORTS = ("minimal", "low", "medium", "high", "max")
+
+
+def _check_count(name: str, value: object) -> None:
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+        raise TypeError(f"{name} must be a non-negative int or None, got {value!r}")
 
 
 @runtime_checkable
@@ -245,7 +283,7 @@ def _parse_tool_call(id: str, name: str, raw: str) -> ToolCall:
         return ToolCall(id, name, {})
     try:
         arguments = json.loads(raw)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:  # RecursionError: nesting too deep
         return ToolCall(id, name, {}, f"arguments are not valid JSON ({exc}): {raw[:200]!r}")
     if not isinstance(arguments, dict):
         kind = type(arguments).__name__

@@ -234,7 +234,7 @@ def error_from_response(
     """The typed error for an HTTP error response ``status`` with ``body``."""
     try:
         parsed = json.loads(body) if body else None
-    except ValueError:
+    except (ValueError, RecursionError):  # nesting too deep for Python's parser
         parsed = None
     message, error_type, code, body_request_id = _error_fields(parsed)
     if message is None:

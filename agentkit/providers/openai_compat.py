@@ -150,7 +150,9 @@ class OpenAICompatibleProvider(HTTPProviderBase):
                     state.feed(sse.data, events)
                 except (AttributeError, LookupError, TypeError, ValueError) as exc:
                     raise ResponseFormatError(
-                        f"{self.name}: chunk of unexpected shape ({exc}): {sse.data[:200]!r}",
+                        self._redact(
+                            f"{self.name}: chunk of unexpected shape ({exc}): {sse.data[:200]!r}"
+                        ),
                         request_id=builder.response_id,
                     ) from exc
                 for event in events:
@@ -191,7 +193,7 @@ def _event_error(data: str) -> Any:
 
     try:
         parsed = json.loads(data)
-    except ValueError:
+    except (ValueError, RecursionError):
         return {"message": data[:500]}
     if isinstance(parsed, dict) and "error" in parsed:
         return parsed["error"]

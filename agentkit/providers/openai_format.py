@@ -37,7 +37,7 @@ from agentkit.messages import (
     UserMessage,
 )
 from agentkit.providers.base import AssistantMessageBuilder
-from agentkit.providers.errors import ResponseFormatError, midstream_error
+from agentkit.providers.errors import ResponseFormatError, midstream_error, redact
 
 __all__ = ["CacheMode", "ChunkState", "as_text", "build_messages", "build_tools"]
 
@@ -228,6 +228,8 @@ class ChunkState:
             return
         try:
             chunk = json.loads(data)
+        except RecursionError:
+            raise self._format_error(f"chunk nests too deeply: {data[:200]!r}") from None
         except ValueError:
             if "\n" not in data:
                 raise self._format_error(f"chunk is not JSON: {data[:200]!r}") from None
@@ -241,7 +243,8 @@ class ChunkState:
         self.chunk(chunk, out)
 
     def _format_error(self, message: str) -> ResponseFormatError:
-        return ResponseFormatError(f"{self.provider}: {message}")
+        # The message quotes the service's data, which might echo the key.
+        return ResponseFormatError(redact(f"{self.provider}: {message}", self.secrets))
 
     def chunk(self, chunk: dict[str, Any], out: list[AssistantEvent]) -> None:
         builder = self.builder
