@@ -46,6 +46,19 @@ docs: $(VENV)/.docs-installed
 
 test: lint types pytest smoke docs
 
+# Benchmarks against the peers (bench/requirements.txt, never runtime dependencies),
+# in a venv of their own: regenerates bench/results.json and docs/benchmarks.md.
+BENCH_VENV := bench/.venv
+$(BENCH_VENV)/.installed: pyproject.toml bench/requirements.txt
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(BENCH_VENV)/bin/python -m pip install --quiet -e '.[emulator]' -r bench/requirements.txt
+	touch $@
+
+.PHONY: bench
+bench: $(BENCH_VENV)/.installed
+	$(BENCH_VENV)/bin/python -m bench
+
 # Thousands of agent runs against the emulator with random faults (docs/reliability.md);
 # not part of `make test`. Fails on an undocumented outcome, a leak, or memory growth.
 .PHONY: soak
@@ -53,4 +66,4 @@ soak: $(STAMP)
 	$(BIN)/python scripts/soak.py --runs 3000 --progress
 
 clean:
-	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache dist build site
+	rm -rf $(VENV) $(BENCH_VENV) .mypy_cache .ruff_cache .pytest_cache dist build site

@@ -1,0 +1,62 @@
+"""A minimal HTTP/1.1 server on loopback that answers every request with one fixed SSE body.
+
+Trimmed from ``tests/providers/loopback_server.py``: the body is sent in
+64 KiB chunks of chunked transfer encoding, so the server's own cost is small
+and identical for every reader measured against it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio
+from anyio.abc import SocketAttribute, SocketStream
+
+__all__ = ["serve"]
+
+CHUNK = 65_536
+
+
+async def _read_request(stream: SocketStream) -> None:
+    data = b""
+    while b"\r\n\r\n" not in data:
+        data += await stream.receive()
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = 0
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value)
+    while len(body) < length:
+        body += await stream.receive()
+
+
+@asynccontextmanager
+async def serve(body: bytes) -> AsyncIterator[str]:
+    """Serves ``body`` as ``text/event-stream`` to every request; yields the base URL."""
+    chunks = [body[i : i + CHUNK] for i in range(0, len(body), CHUNK)]
+
+    async def handle(stream: SocketStream) -> None:
+        try:
+            async with stream:
+                while True:  # keep-alive: one response per request on the connection
+                    await _read_request(stream)
+                    await stream.send(
+                        b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
+                        b"transfer-encoding: chunked\r\n\r\n"
+                    )
+                    for chunk in chunks:
+                        await stream.send(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+                    await stream.send(b"0\r\n\r\n")
+        except (anyio.EndOfStream, anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
+            pass
+
+    listener = await anyio.create_tcp_listener(local_host="127.0.0.1", local_port=0)
+    port = listener.extra(SocketAttribute.local_port)
+    async with listener, anyio.create_task_group() as group:
+        group.start_soon(listener.serve, handle)
+        try:
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            group.cancel_scope.cancel()

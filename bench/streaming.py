@@ -1,0 +1,238 @@
+# ruff: noqa: PLC0415  (the peers are optional: imported only when measured)
+"""Item 2, streaming overhead: readers of one long SSE stream over loopback, against the floor.
+
+The floor is httpx's line iterator plus ``json.loads`` of every ``data:`` line.
+Each reader runs once per repetition, interleaved with the others, on the same
+body from the same in-process server; CPU (``process_time``) and wall
+(``perf_counter``) medians are reported as ratios to the floor's.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import warnings
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import anyio
+import httpx
+
+from agentkit.events import MessageUpdate, TextDelta, ToolCallDelta
+from agentkit.loop import LoopConfig, agent_loop
+from agentkit.messages import Context, UserMessage
+from agentkit.providers import AnthropicProvider, OpenRouterProvider
+from agentkit.providers.base import ModelOptions, Provider
+from agentkit.tools import Tool
+from bench.common import median, peer_available, timed
+from bench.loopback import serve
+from bench.streams import anthropic_body, arguments_fragments, openrouter_body
+
+__all__ = ["READERS", "run", "run_case"]
+
+Reader = Callable[[str, str, int], Awaitable[int]]
+_DELTA_KINDS = (TextDelta, ToolCallDelta)
+
+
+def _write_file(path: str, content: str) -> str:
+    """Write a file."""
+    return "ok"
+
+
+_TOOL = Tool.from_function(_write_file, name="write_file")
+
+
+async def floor(fmt: str, url: str, _: int) -> int:
+    count = 0
+    path = "/chat/completions" if fmt == "openrouter" else "/v1/messages"
+    async with (
+        httpx.AsyncClient() as client,
+        client.stream("POST", url + path, content=b"{}") as response,
+    ):
+        async for line in response.aiter_lines():
+            if line.startswith("data: ") and line != "data: [DONE]":
+                event = json.loads(line[6:])
+                if fmt == "anthropic":
+                    count += event["type"] == "content_block_delta"
+                else:
+                    delta = event["choices"][0]["delta"]
+                    calls = delta.get("tool_calls") or ()
+                    count += bool(
+                        delta.get("content") or any(c["function"]["arguments"] for c in calls)
+                    )
+    return count
+
+
+def _provider(fmt: str, url: str, client: httpx.AsyncClient) -> Provider:
+    if fmt == "openrouter":
+        return OpenRouterProvider(api_key="k", base_url=url, client=client)
+    return AnthropicProvider(api_key="k", base_url=url, client=client)
+
+
+def _model(fmt: str) -> str:
+    return "anthropic/claude-sonnet-4.5" if fmt == "openrouter" else "claude-sonnet-4-5"
+
+
+async def agentkit_provider(fmt: str, url: str, _: int) -> int:
+    count = 0
+    async with httpx.AsyncClient() as client:
+        provider = _provider(fmt, url, client)
+        context = Context(messages=(UserMessage("hi"),), tools=(_TOOL.definition,))
+        async with provider.stream(context, ModelOptions(_model(fmt))) as answer:
+            async for event in answer:
+                count += isinstance(event, _DELTA_KINDS)
+            await answer.result()
+    return count
+
+
+async def agentkit_loop(fmt: str, url: str, _: int) -> int:
+    count = 0
+    async with httpx.AsyncClient() as client:
+        config = LoopConfig(
+            provider=_provider(fmt, url, client),
+            options=ModelOptions(_model(fmt)),
+            tools=[_TOOL],
+            max_turns=1,
+        )
+        async with agent_loop(config, prompt="hi") as run:
+            async for event in run:
+                count += isinstance(event, MessageUpdate) and isinstance(event.delta, _DELTA_KINDS)
+            await run.result()
+    return count
+
+
+async def openai_create(fmt: str, url: str, _: int) -> int:
+    import openai
+
+    count = 0
+    async with openai.AsyncOpenAI(api_key="k", base_url=url, max_retries=0) as client:
+        stream = await client.chat.completions.create(
+            model=_model(fmt), messages=[{"role": "user", "content": "hi"}], stream=True
+        )
+        async for chunk in stream:
+            if chunk.choices:
+                delta = chunk.choices[0].delta
+                calls = delta.tool_calls or ()
+                count += bool(
+                    delta.content or any(c.function and c.function.arguments for c in calls)
+                )
+    return count
+
+
+async def openai_stream_helper(fmt: str, url: str, _: int) -> int:
+    import openai
+
+    count = 0
+    async with (
+        openai.AsyncOpenAI(api_key="k", base_url=url, max_retries=0) as client,
+        client.chat.completions.stream(
+            model=_model(fmt), messages=[{"role": "user", "content": "hi"}]
+        ) as stream,
+    ):
+        async for event in stream:
+            if event.type == "content.delta":
+                count += bool(event.delta)
+            elif event.type == "tool_calls.function.arguments.delta":
+                count += bool(event.arguments_delta)
+        await stream.get_final_completion()
+    return count
+
+
+async def anthropic_message_stream(fmt: str, url: str, _: int) -> int:
+    import anthropic
+
+    with warnings.catch_warnings():
+        # The SDK warns that the model name is deprecated; the bench does not care.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return await _anthropic_message_stream(anthropic, url, fmt)
+
+
+async def _anthropic_message_stream(anthropic: Any, url: str, fmt: str) -> int:
+    count = 0
+    # This SDK brings its own HTTP client (recent versions refuse an httpx one).
+    async with (
+        anthropic.AsyncAnthropic(api_key="k", base_url=url, max_retries=0) as client,
+        client.messages.stream(
+            model=_model(fmt), max_tokens=4096, messages=[{"role": "user", "content": "hi"}]
+        ) as stream,
+    ):
+        async for event in stream:
+            count += event.type == "content_block_delta"
+        await stream.get_final_message()
+    return count
+
+
+#: (key, label, formats it reads, distribution it needs or None).
+READERS: tuple[tuple[str, str, tuple[str, ...], str | None, Reader], ...] = (
+    ("floor", "httpx lines + json.loads (floor)", ("openrouter", "anthropic"), None, floor),
+    (
+        "agentkit_provider",
+        "agentkit provider stream",
+        ("openrouter", "anthropic"),
+        None,
+        agentkit_provider,
+    ),
+    ("agentkit_loop", "agentkit agent_loop", ("openrouter", "anthropic"), None, agentkit_loop),
+    ("openai_create", "openai SDK create(stream=True)", ("openrouter",), "openai", openai_create),
+    (
+        "openai_stream",
+        "openai SDK stream() helper",
+        ("openrouter",),
+        "openai",
+        openai_stream_helper,
+    ),
+    (
+        "anthropic_stream",
+        "anthropic SDK messages.stream()",
+        ("anthropic",),
+        "anthropic",
+        anthropic_message_stream,
+    ),
+)
+
+
+def _expected(kind: str, count: int) -> int:
+    return count if kind == "text" else len(arguments_fragments(count))
+
+
+async def run_case(fmt: str, kind: str, count: int, repeats: int) -> dict[str, Any]:
+    """One format and workload: every available reader, interleaved, ``repeats`` times."""
+    body = openrouter_body(kind, count) if fmt == "openrouter" else anthropic_body(kind, count)
+    readers = [
+        (key, label, fn)
+        for key, label, formats, needs, fn in READERS
+        if fmt in formats and (needs is None or peer_available(needs))
+    ]
+    wall: dict[str, list[float]] = {key: [] for key, _, _ in readers}
+    cpu: dict[str, list[float]] = {key: [] for key, _, _ in readers}
+    expected = _expected(kind, count)
+    async with serve(body) as url:
+        for repeat in range(repeats + 1):  # the first round warms up and is discarded
+            for key, _, fn in readers:
+                sample, seen = await timed(functools.partial(fn, fmt, url, count))
+                if seen != expected:
+                    raise RuntimeError(f"{key} saw {seen} deltas of {expected} ({fmt}, {kind})")
+                if repeat:
+                    wall[key].append(sample.wall)
+                    cpu[key].append(sample.cpu)
+    base_cpu, base_wall = median(cpu["floor"]), median(wall["floor"])
+    rows = [
+        {
+            "reader": key,
+            "label": label,
+            "cpu_ratio": median(cpu[key]) / base_cpu,
+            "wall_ratio": median(wall[key]) / base_wall,
+            "cpu_us_per_delta": median(cpu[key]) / expected * 1e6,
+        }
+        for key, label, _ in readers
+    ]
+    return {"format": fmt, "kind": kind, "deltas": expected, "repeats": repeats, "rows": rows}
+
+
+def run(quick: bool = False) -> dict[str, Any]:
+    text, tool, repeats = (2_000, 200, 2) if quick else (20_000, 2_000, 5)
+    cases = []
+    for fmt in ("openrouter", "anthropic"):
+        for kind, count in (("text", text), ("tool", tool)):
+            cases.append(anyio.run(run_case, fmt, kind, count, repeats))
+    return {"cases": cases}
