@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -13,6 +14,7 @@ import pytest
 from agentkit.testing.emulator import Emulator, Reply, ToolUse
 
 MODEL = "claude-3-5-haiku"  # minimum cacheable prefix: 2,048 tokens
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "recorded"
 
 
 def body(system: Any = "", messages: Any = None, **extra: Any) -> dict[str, Any]:
@@ -358,3 +360,26 @@ async def test_entries_appear_only_once_a_response_starts(
         assert usages["slow"]["cache_creation_input_tokens"] > 0
         assert usages["fast"]["cache_creation_input_tokens"] > 0
         assert usages["after"]["cache_read_input_tokens"] > 0
+
+
+@pytest.mark.anyio
+async def test_a_tool_call_without_its_result_next_is_rejected_as_the_api_does(
+    emu: Emulator,
+) -> None:
+    recorded = json.loads(
+        (FIXTURES / "anthropic_messages_400_tool_result_ordering.json").read_text()
+    )
+    messages = [
+        {"role": "user", "content": [{"type": "text", "text": "Weather?"}]},
+        {
+            "role": "assistant",
+            "content": [{"type": "tool_use", "id": "call_1", "name": "get_weather", "input": {}}],
+        },
+        {"role": "user", "content": [{"type": "text", "text": "Never mind."}]},
+    ]
+    with anyio.fail_after(10):
+        response = await post(emu, body(messages=messages))
+    assert response.status_code == 400
+    error = response.json()
+    assert error["error"] == recorded["error"]
+    assert error["request_id"].startswith("req_")

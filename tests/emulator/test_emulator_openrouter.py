@@ -340,3 +340,36 @@ async def test_a_marker_on_a_tool_message_part_is_a_breakpoint_and_not_part_of_t
         second = {"model": MODEL, "stream": True, "session_id": "s", "messages": messages}
         usage = final_usage(sse((await post(emu, second)).text))
         assert usage["prompt_tokens_details"]["cached_tokens"] == written
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("model", "wording"),
+    [
+        (MODEL, "`tool_use` ids were found without `tool_result` blocks immediately after"),
+        ("openai/gpt-4o-mini", "The following tool_call_ids did not have response messages"),
+    ],
+)
+async def test_a_tool_call_without_its_result_is_rejected(
+    emu: Emulator, model: str, wording: str
+) -> None:
+    messages = [
+        {"role": "user", "content": [{"type": "text", "text": "Weather?"}]},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": "call_1",
+                    "type": "function",
+                    "function": {"name": "get_weather", "arguments": "{}"},
+                }
+            ],
+        },
+        {"role": "user", "content": [{"type": "text", "text": "Never mind."}]},
+    ]
+    with anyio.fail_after(10):
+        response = await post(emu, {"model": model, "stream": True, "messages": messages})
+    assert response.status_code == 400
+    assert wording in json.dumps(response.json())
+    assert "call_1" in json.dumps(response.json())

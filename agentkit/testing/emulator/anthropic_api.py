@@ -15,6 +15,7 @@ from agentkit.testing.emulator.common import (
     PromptBuilder,
     apply_automatic,
     check_markers,
+    check_tool_results,
     parse_ttl,
     strip_marker,
 )
@@ -170,6 +171,7 @@ def parse_request(body: Any, *, collapse_tool_runs: bool = True) -> ParsedCall:
         salt = None
         turns.append(Turn(role, tuple(blocks)))
 
+    check_tool_results(turns)
     if "cache_control" in body:
         apply_automatic(builder, candidates, body["cache_control"])
     breakpoints = check_markers(builder.markers)

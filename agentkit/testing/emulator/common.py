@@ -8,10 +8,11 @@ from typing import Any
 from attrs import define, field
 
 from agentkit.testing.emulator.cache import TTL, Breakpoint, Position
-from agentkit.testing.emulator.model import ModelRequest
+from agentkit.testing.emulator.model import ModelRequest, Turn
 from agentkit.testing.emulator.tokens import canonical_json
 
 __all__ = [
+    "check_tool_results",
     "ApiError",
     "Candidate",
     "Marker",
@@ -166,3 +167,37 @@ def apply_automatic(builder: PromptBuilder, candidates: list[Candidate], value: 
             f"explicit cache_control (ttl='{last.explicit}') on {last.path}"
         )
     builder.mark(last.path, ttl, last.position, automatic=True)
+
+
+def check_tool_results(turns: tuple[Turn, ...] | list[Turn], *, claude: bool = True) -> None:
+    """Reject a tool call whose result is not in the next message, as the services do.
+
+    Claude (Anthropic's wording, with the converted message index) and OpenAI
+    models answer such a request with a 400.
+    """
+    for index, turn in enumerate(turns):
+        if turn.role != "assistant":
+            continue
+        calls = [b.id for b in turn.blocks if b.kind == "tool_use"]
+        if not calls:
+            continue
+        following = turns[index + 1] if index + 1 < len(turns) else None
+        answered = (
+            {b.id for b in following.blocks if b.kind == "tool_result"}
+            if following is not None and following.role == "user"
+            else set()
+        )
+        missing = [call for call in calls if call not in answered]
+        if not missing:
+            continue
+        if claude:
+            raise ApiError(
+                f"messages.{index}: `tool_use` ids were found without `tool_result` blocks "
+                f"immediately after: {', '.join(missing)}. Each `tool_use` block must have a "
+                "corresponding `tool_result` block in the next message."
+            )
+        raise ApiError(
+            "An assistant message with 'tool_calls' must be followed by tool messages "
+            "responding to each 'tool_call_id'. The following tool_call_ids did not have "
+            f"response messages: {', '.join(missing)}"
+        )

@@ -20,6 +20,7 @@ from agentkit.testing.emulator.common import (
     PromptBuilder,
     apply_automatic,
     check_markers,
+    check_tool_results,
     parse_ttl,
     strip_marker,
 )
@@ -240,6 +241,7 @@ def parse_request(
     max_tokens = body.get("max_tokens", body.get("max_completion_tokens"))
     if max_tokens is not None and (not isinstance(max_tokens, int) or max_tokens < 0):
         raise ApiError("max_tokens: must be a non-negative integer")
+    check_tool_results(turns, claude=claude)
     first_user = json.dumps(others[0], sort_keys=True) if others else ""
     request = ModelRequest(
         "openrouter",
