@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import enum
 import math
+import re
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal, TypeAlias, TypeVar, cast
 
@@ -280,10 +281,32 @@ def _content_list(
     return tuple(content_from_dict(item, allowed) for item in items)
 
 
-def _coerce_user_content(content: str | Sequence[UserContent]) -> tuple[UserContent, ...]:
+def _blocks_of(content: Any, allowed: tuple[type, ...], owner: str) -> tuple[Any, ...]:
+    if isinstance(content, str | bytes) or not isinstance(content, Sequence):
+        raise TypeError(f"{owner}.content must be a sequence of blocks, got {content!r:.80}")
+    blocks = _tuple_of(content)
+    for i, block in enumerate(blocks):
+        if not isinstance(block, allowed):
+            names = " or ".join(t.__name__ for t in allowed)
+            kind = type(block).__name__
+            raise TypeError(f"{owner}.content[{i}] must be {names}, got {kind}")
+    return blocks
+
+
+def _user_content(content: Sequence[Any]) -> tuple[UserContent, ...]:
     if isinstance(content, str):
         return (TextContent(content),)
-    return _tuple_of(content)
+    return _blocks_of(content, (TextContent, ImageContent), "UserMessage")
+
+
+def _result_content(content: Sequence[Any]) -> tuple[UserContent, ...]:
+    if isinstance(content, str):
+        return (TextContent(content),)
+    return _blocks_of(content, (TextContent, ImageContent), "ToolResultMessage")
+
+
+def _assistant_content(content: Sequence[Any]) -> tuple[AssistantContent, ...]:
+    return _blocks_of(content, (TextContent, ThinkingContent, ToolCall), "AssistantMessage")
 
 
 # --------------------------------------------------------------------------- usage
@@ -390,7 +413,7 @@ class Usage:
 class UserMessage:
     """What the user (or the application on the user's behalf) says."""
 
-    content: tuple[UserContent, ...] = field(converter=_coerce_user_content)
+    content: tuple[UserContent, ...] = field(converter=_user_content)
     role: Literal["user"] = field(default="user", init=False)
 
     @property
@@ -414,7 +437,7 @@ class AssistantMessage:
     same service unchanged (OpenRouter's ``reasoning_details``, for example).
     """
 
-    content: tuple[AssistantContent, ...] = field(converter=_tuple_of)
+    content: tuple[AssistantContent, ...] = field(converter=_assistant_content)
     stop_reason: StopReason = StopReason.STOP
     usage: Usage = field(factory=Usage)
     model: str = ""
@@ -480,7 +503,7 @@ class ToolResultMessage:
 
     tool_call_id: str
     tool_name: str
-    content: tuple[UserContent, ...] = field(converter=_coerce_user_content)
+    content: tuple[UserContent, ...] = field(converter=_result_content)
     is_error: bool = False
     role: Literal["tool_result"] = field(default="tool_result", init=False)
 
@@ -536,7 +559,7 @@ def message_from_dict(data: Any) -> Message:
 class ToolDefinition:
     """What the model is told about a tool: its name, description and JSON schema."""
 
-    name: str
+    name: str = field(validator=lambda _, __, name: _check_tool_name(name))
     description: str
     parameters: dict[str, Any] = field(factory=lambda: {"type": "object", "properties": {}})
     cache_control: CacheControl | None = None
@@ -548,12 +571,24 @@ class ToolDefinition:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ToolDefinition:
         where = "tool"
+        name = _get(data, "name", str, where)
+        if not TOOL_NAME.fullmatch(name):
+            raise SerializationError(f"{where}.name: {name!r} is not a valid tool name")
         return cls(
-            _get(data, "name", str, where),
+            name,
             _get(data, "description", str, where),
             _json_dict(data, "parameters", where),
             _cache_from(data, where),
         )
+
+
+TOOL_NAME = re.compile(r"[a-zA-Z0-9_-]{1,64}")
+
+
+def _check_tool_name(name: object) -> None:
+    # The rule of both Anthropic's and OpenAI's APIs.
+    if not isinstance(name, str) or not TOOL_NAME.fullmatch(name):
+        raise ValueError(f"tool name {name!r} must be 1-64 letters, digits, '_' or '-'")
 
 
 def _coerce_system(system: str | Sequence[TextContent]) -> tuple[TextContent, ...]:

@@ -14,7 +14,6 @@ import functools
 import inspect
 import json
 import math
-import re
 import types
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any, overload
@@ -27,7 +26,14 @@ from jsonschema.exceptions import SchemaError
 
 from agentkit._schema import NotJSONError, function_schema, to_jsonable
 from agentkit.errors import AgentkitError, ToolDefinitionError
-from agentkit.messages import ImageContent, TextContent, ToolCall, ToolDefinition, UserContent
+from agentkit.messages import (
+    TOOL_NAME,
+    ImageContent,
+    TextContent,
+    ToolCall,
+    ToolDefinition,
+    UserContent,
+)
 
 __all__ = [
     "Tool",
@@ -38,7 +44,6 @@ __all__ = [
     "tool",
 ]
 
-_NAME = re.compile(r"[a-zA-Z0-9_-]{1,64}")
 _MAX_PROBLEM = 300  # characters per validation problem: the model needs the gist, not the value
 
 
@@ -99,7 +104,7 @@ class ToolContext:
 
 
 def _check_options(label: str, name: str, timeout: float | None) -> None:
-    if not isinstance(name, str) or not _NAME.fullmatch(name):
+    if not isinstance(name, str) or not TOOL_NAME.fullmatch(name):
         raise ToolDefinitionError(
             f"{label}: tool name {name!r} must be 1-64 letters, digits, '_' or '-'"
         )

@@ -94,9 +94,8 @@ tool_results = st.builds(
     st.booleans(),
 )
 messages = st.one_of(user_messages, assistant_messages, tool_results)
-definitions = st.builds(
-    ToolDefinition, st.text(min_size=1, max_size=10), st.text(max_size=20), json_objects, markers
-)
+tool_names = st.from_regex(r"[a-zA-Z0-9_-]{1,12}", fullmatch=True)
+definitions = st.builds(ToolDefinition, tool_names, st.text(max_size=20), json_objects, markers)
 contexts = st.builds(
     Context,
     st.lists(texts, max_size=3),
@@ -301,3 +300,28 @@ def test_arbitrary_json_gives_a_message_or_a_serialization_error(data: Any) -> N
     except SerializationError:
         return
     assert message_from_dict(message.to_dict()) == message
+
+
+@pytest.mark.parametrize(
+    ("build", "error", "problem"),
+    [
+        (lambda: UserMessage(5), TypeError, "UserMessage.content must be a sequence of blocks"),
+        (lambda: UserMessage(["hi"]), TypeError, "UserMessage.content[0] must be TextContent"),
+        (lambda: AssistantMessage("hi"), TypeError, "AssistantMessage.content must be a sequence"),
+        (
+            lambda: ToolResultMessage("c", "t", [ThinkingContent("x")]),
+            TypeError,
+            "ToolResultMessage.content[0] must be TextContent or ImageContent, got ThinkingContent",
+        ),
+        (lambda: ToolDefinition("bad name!", "d"), ValueError, "tool name 'bad name!' must be"),
+    ],
+)
+def test_constructors_name_the_problem(build: Any, error: type, problem: str) -> None:
+    with pytest.raises(error) as caught:
+        build()
+    assert problem in str(caught.value)
+
+
+def test_a_bad_tool_name_in_saved_data_is_a_serialization_error() -> None:
+    with pytest.raises(SerializationError, match=r"tool\.name: 'a b' is not a valid tool name"):
+        ToolDefinition.from_dict({"name": "a b", "description": "", "parameters": {}})
