@@ -26,7 +26,7 @@ import asyncio
 import contextvars
 import sys
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -159,6 +159,19 @@ class EventStream(Generic[E, R]):
             self._space_waiters.append(waiter)
             await waiter.wait()
         self._buffer.append(event)
+        if self._data_waiters:
+            self._wake(self._data_waiters)
+
+    async def push_many(self, events: Iterable[E]) -> None:
+        """Queue ``events`` in order: :meth:`push` for each, with one wake-up for the lot."""
+        buffer, size = self._buffer, self._buffer_size
+        for event in events:
+            if len(buffer) < size and not self._consumer_closed and self._outcome is None:
+                buffer.append(event)
+                continue
+            if self._data_waiters:  # the reader must run before we wait for space
+                self._wake(self._data_waiters)
+            await self.push(event)
         if self._data_waiters:
             self._wake(self._data_waiters)
 

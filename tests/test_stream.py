@@ -392,3 +392,40 @@ async def test_a_scope_cancelled_around_consumer_and_producer_cancels_the_consum
                         outer.cancel()
         assert outer.cancelled_caught
         assert log == ["producer stopped"]
+
+
+@settings(max_examples=20, deadline=None)
+@given(batches=st.lists(st.integers(0, 40), max_size=20), buffer_size=st.integers(1, 16))
+async def test_push_many_keeps_order_and_bounds_the_buffer(
+    batches: list[int], buffer_size: int
+) -> None:
+    peak = 0
+
+    async def produce(out: Stream) -> None:
+        nonlocal peak
+        number = 0
+        for size in batches:
+            await out.push_many(range(number, number + size))
+            number += size
+            peak = max(peak, out.statistics()["buffered"])
+        out.end("batched")
+
+    with anyio.fail_after(5):
+        stream = EventStream(produce, buffer_size=buffer_size)
+        seen = []
+        async for event in stream:
+            seen.append(event)
+            await anyio.lowlevel.checkpoint()
+        assert seen == list(range(sum(batches)))
+        assert peak <= buffer_size
+        assert await stream.result() == "batched"
+
+
+async def test_push_many_after_the_end_is_an_error() -> None:
+    async def produce(out: Stream) -> None:
+        out.end("done")
+        with pytest.raises(StreamClosedError):
+            await out.push_many([1, 2])
+
+    with anyio.fail_after(2):
+        assert await EventStream(produce).result() == "done"

@@ -46,6 +46,7 @@ from agentkit.providers.errors import (
 )
 from agentkit.providers.openai_compat import env_key
 from agentkit.providers.openai_format import as_text
+from agentkit.providers.sse import ServerSentEvent
 from agentkit.providers.usage import anthropic_usage
 from agentkit.stream import EventStream
 
@@ -264,26 +265,14 @@ class _StreamState:
     async def run(self, reader: SSEReader) -> AssistantMessage:
         events: list[AssistantEvent] = []
         async for batch in reader:
-            for sse in batch:
-                try:
-                    data = json.loads(sse.data)
-                except RecursionError:
-                    raise self._error(f"event data nests too deeply: {sse.data[:200]!r}") from None
-                except ValueError:
-                    raise self._error(f"event data is not JSON: {sse.data[:200]!r}") from None
-                if not isinstance(data, dict):
-                    raise self._error(f"event data is not an object: {sse.data[:200]!r}")
-                try:
-                    self.handle(data, events)
-                except (AttributeError, LookupError, TypeError, ValueError) as exc:
-                    raise self._error(
-                        f"event of unexpected shape ({exc}): {sse.data[:200]!r}"
-                    ) from exc
-                for event in events:
-                    await self.out.push(event)
-                events.clear()
-                if self.done:
-                    break
+            # One network read's events go out together, and before any failure in it.
+            try:
+                self.handle_batch(batch, events)
+            except Exception:
+                await self.out.push_many(events)
+                raise
+            await self.out.push_many(events)
+            events.clear()
             if self.done:
                 break
         if not self.done:
@@ -292,14 +281,31 @@ class _StreamState:
                 request_id=self.builder.response_id,
                 retryable=True,
             )
-        for event in self.builder.close_blocks():
-            await self.out.push(event)
+        await self.out.push_many(self.builder.close_blocks())
         reason = _STOP.get(self.stop or "end_turn")
         if reason is None:
             _log.warning("anthropic.unknown_stop_reason", stop_reason=self.stop)
             reason = StopReason.STOP
         usage = anthropic_usage(self.usage, model=self.builder.model)
         return self.builder.build(reason, usage)
+
+    def handle_batch(self, batch: list[ServerSentEvent], out: list[AssistantEvent]) -> None:
+        """Parse and handle one read's events, up to ``message_stop``."""
+        for sse in batch:
+            try:
+                data = json.loads(sse.data)
+            except RecursionError:
+                raise self._error(f"event data nests too deeply: {sse.data[:200]!r}") from None
+            except ValueError:
+                raise self._error(f"event data is not JSON: {sse.data[:200]!r}") from None
+            if not isinstance(data, dict):
+                raise self._error(f"event data is not an object: {sse.data[:200]!r}")
+            try:
+                self.handle(data, out)
+            except (AttributeError, LookupError, TypeError, ValueError) as exc:
+                raise self._error(f"event of unexpected shape ({exc}): {sse.data[:200]!r}") from exc
+            if self.done:
+                return
 
     def handle(self, data: dict[str, Any], out: list[AssistantEvent]) -> None:
         kind = data.get("type")

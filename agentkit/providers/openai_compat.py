@@ -28,6 +28,7 @@ from agentkit.providers.errors import (
     midstream_error,
 )
 from agentkit.providers.openai_format import CacheMode, ChunkState, build_messages, build_tools
+from agentkit.providers.sse import ServerSentEvent
 from agentkit.providers.usage import openai_usage
 from agentkit.stream import EventStream
 
@@ -127,6 +128,30 @@ class OpenAICompatibleProvider(HTTPProviderBase):
 
         return EventStream(produce, name=f"{self.name}:{options.model}")
 
+    def _handle_batch(
+        self, batch: list[ServerSentEvent], state: ChunkState, out: list[AssistantEvent]
+    ) -> None:
+        """Parse and handle one read's events, up to the end of the answer."""
+        for sse in batch:
+            if sse.event == "error":
+                raise midstream_error(
+                    _event_error(sse.data),
+                    provider=self.name,
+                    request_id=state.builder.response_id,
+                    secrets=self._secrets,
+                )
+            try:
+                state.feed(sse.data, out)
+            except (AttributeError, LookupError, TypeError, ValueError) as exc:
+                raise ResponseFormatError(
+                    self._redact(
+                        f"{self.name}: chunk of unexpected shape ({exc}): {sse.data[:200]!r}"
+                    ),
+                    request_id=state.builder.response_id,
+                ) from exc
+            if state.done:
+                return
+
     async def _consume(
         self,
         response: httpx.Response,
@@ -138,28 +163,14 @@ class OpenAICompatibleProvider(HTTPProviderBase):
         state = ChunkState(builder, self.name, self._secrets)
         events: list[AssistantEvent] = []
         async for batch in reader:
-            for sse in batch:
-                if sse.event == "error":
-                    raise midstream_error(
-                        _event_error(sse.data),
-                        provider=self.name,
-                        request_id=builder.response_id,
-                        secrets=self._secrets,
-                    )
-                try:
-                    state.feed(sse.data, events)
-                except (AttributeError, LookupError, TypeError, ValueError) as exc:
-                    raise ResponseFormatError(
-                        self._redact(
-                            f"{self.name}: chunk of unexpected shape ({exc}): {sse.data[:200]!r}"
-                        ),
-                        request_id=builder.response_id,
-                    ) from exc
-                for event in events:
-                    await out.push(event)
-                events.clear()
-                if state.done:
-                    break
+            # One network read's events go out together, and before any failure in it.
+            try:
+                self._handle_batch(batch, state, events)
+            except Exception:
+                await out.push_many(events)
+                raise
+            await out.push_many(events)
+            events.clear()
             if state.done:
                 break
         if not state.started:
@@ -177,8 +188,7 @@ class OpenAICompatibleProvider(HTTPProviderBase):
                 request_id=builder.response_id,
                 retryable=True,
             )
-        for event in builder.close_blocks():
-            await out.push(event)
+        await out.push_many(builder.close_blocks())
         if state.usage is None:
             _log.warning("provider.usage_missing", provider=self.name, model=builder.model)
         usage = self._usage(state.usage or {}, builder.model)

@@ -21,8 +21,7 @@ Two deliberate choices:
 from __future__ import annotations
 
 import codecs
-
-from attrs import define
+from typing import NamedTuple
 
 from agentkit.providers.errors import SSEDecodeError
 
@@ -31,9 +30,12 @@ __all__ = ["DEFAULT_MAX_EVENT_SIZE", "SSEDecoder", "ServerSentEvent"]
 DEFAULT_MAX_EVENT_SIZE = 16 * 1024 * 1024  # characters buffered for one line or event
 
 
-@define(frozen=True, slots=True)
-class ServerSentEvent:
-    """One dispatched event. ``event`` is ``"message"`` when the server named none."""
+class ServerSentEvent(NamedTuple):
+    """One dispatched event. ``event`` is ``"message"`` when the server named none.
+
+    A named tuple rather than an attrs class: one is made per event on the
+    streaming hot path, and a tuple is built several times faster.
+    """
 
     event: str
     data: str
@@ -150,6 +152,8 @@ class SSEDecoder:
                 self._data_size += len(line) - 5
                 if self._data_size > self._max_size:
                     raise SSEDecodeError(f"an event's data exceeds {self._max_size} characters")
+            elif line.startswith("event: "):  # Anthropic names every event
+                self._event = line[7:]
             else:
                 self._line(line)
         return events
