@@ -408,15 +408,15 @@ def _notes(results: dict[str, Any]) -> str:
   `_feed_text`) where the floor uses httpx's line iterator, the dispatch
   (`AnthropicProvider`'s `handle`, the message builder's `text` and `_block`), a
   frozen attrs `TextDelta` (about 0.6 µs to build, a tuple 0.04 µs), and one
-  `EventStream.push` plus one consumer `__anext__` per delta; the `json.loads` is
-  the floor's own. That puts the provider near 1.5×, the target's edge, where
-  this shared machine's noise decides met or missed (see the range below). What would
-  close it: delta events built without the frozen-attrs `__setattr__` path, and the
-  events of one network chunk pushed as one batch (one consumer wake-up per chunk,
-  not per delta). The loop adds a `MessageUpdate` per delta, the partial-answer
-  bookkeeping (`_Partial.feed`) and a second stream hop. The SDKs build a pydantic
-  model per event (the `stream()` helpers also a snapshot), which is where their
-  multiple comes from.
+  consumer `__anext__` per delta; the `json.loads` is the floor's own. The events
+  of one network read are already queued as one batch (`EventStream.push_many`,
+  one consumer wake-up per read), which brought the text cases from about 1.5×
+  to 1.3–1.4×. What would take more off: delta events built without the
+  frozen-attrs `__setattr__` path (a change to the public event classes). The loop
+  adds a `MessageUpdate` per delta, the partial-answer bookkeeping
+  (`_Partial.feed`) and a second stream hop. The SDKs build a pydantic model per
+  event (the `stream()` helpers also a snapshot), which is where their multiple
+  comes from.
 """
     )
     if "streaming" in results:
