@@ -13,12 +13,13 @@ from contextlib import asynccontextmanager
 import anyio
 from anyio.abc import SocketAttribute, SocketStream
 
-__all__ = ["serve"]
+__all__ = ["read_request", "serve"]
 
 CHUNK = 65_536
 
 
-async def _read_request(stream: SocketStream) -> None:
+async def read_request(stream: SocketStream) -> bytes:
+    """Read one HTTP/1.1 request from ``stream``; return its body."""
     data = b""
     while b"\r\n\r\n" not in data:
         data += await stream.receive()
@@ -30,6 +31,7 @@ async def _read_request(stream: SocketStream) -> None:
             length = int(value)
     while len(body) < length:
         body += await stream.receive()
+    return body
 
 
 @asynccontextmanager
@@ -41,7 +43,7 @@ async def serve(body: bytes) -> AsyncIterator[str]:
         try:
             async with stream:
                 while True:  # keep-alive: one response per request on the connection
-                    await _read_request(stream)
+                    await read_request(stream)
                     await stream.send(
                         b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
                         b"transfer-encoding: chunked\r\n\r\n"

@@ -14,6 +14,8 @@ from typing import Any
 import anyio
 from anyio.abc import SocketStream
 
+from bench.loopback import read_request
+
 Step = bytes | float | anyio.Event
 
 
@@ -32,20 +34,6 @@ class LoopbackServer:
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
-
-    async def _read_request(self, stream: SocketStream) -> bytes:
-        data = b""
-        while b"\r\n\r\n" not in data:
-            data += await stream.receive()
-        head, _, body = data.partition(b"\r\n\r\n")
-        length = 0
-        for line in head.split(b"\r\n")[1:]:
-            name, _, value = line.partition(b":")
-            if name.strip().lower() == b"content-length":
-                length = int(value)
-        while len(body) < length:
-            body += await stream.receive()
-        return body
 
     async def _send_script(self, stream: SocketStream) -> None:
         reason = b"OK" if self.status == 200 else b"Error"
@@ -67,7 +55,7 @@ class LoopbackServer:
         self.open_connections += 1
         try:
             async with stream:
-                self.requests.append(await self._read_request(stream))
+                self.requests.append(await read_request(stream))
                 async with anyio.create_task_group() as group:
 
                     async def watch() -> None:
