@@ -21,6 +21,7 @@ __all__ = [
     "FAST_RETRY",
     "MODELS",
     "SECRET",
+    "PATIENT",
     "TIMEOUTS",
     "ConnectionCounter",
     "CountingTransport",
@@ -36,8 +37,10 @@ SECRET = "sk-RELIABILITY-SENTINEL-9f8e7d6c5b4a3210"
 MODELS = {"anthropic": "claude-haiku-4-5", "openrouter": "anthropic/claude-haiku-4.5"}
 #: Retries without waiting, so a retried fault costs milliseconds.
 FAST_RETRY = RetryPolicy(max_retries=2, base_delay=0.001, max_retry_delay=0.01)
-#: A stall is declared after a quarter second.
+#: A stall is declared after a quarter second: for the cases that inject one.
 TIMEOUTS = Timeouts(connect=2.0, write=2.0, pool=2.0, idle=0.25)
+#: The cases without a stall wait longer, so a loaded machine is never taken for one.
+PATIENT = Timeouts(connect=5.0, write=5.0, pool=5.0, idle=5.0)
 
 FIRST_TEXT = "Let me check the weather now."
 FINAL_TEXT = "Rain in Oslo."

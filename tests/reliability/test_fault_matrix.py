@@ -50,6 +50,8 @@ from tests.protocol import check_protocol
 from tests.reliability.helpers import (
     FINAL_TEXT,
     MODELS,
+    PATIENT,
+    TIMEOUTS,
     ConnectionCounter,
     CountingTransport,
     MessageLog,
@@ -291,7 +293,12 @@ async def test_fault_case(case: Case, emu: Emulator, phases: dict[str, Phases]) 
         base_url = emu.anthropic_base_url if case.api == "anthropic" else emu.openrouter_base_url
         async with httpx.AsyncClient(transport=CountingTransport(counter)) as client:
             agent = Agent(
-                make_provider(case.api, base_url, client),
+                make_provider(
+                    case.api,
+                    base_url,
+                    client,
+                    timeouts=TIMEOUTS if case.fault.startswith("stall") else PATIENT,
+                ),
                 model=MODELS[case.api],
                 system_prompt="You report the weather.",
                 tools=[make_tool(case.tool)],
