@@ -106,27 +106,22 @@ async def test_tool_round_trip_feeds_results_back() -> None:
 
 async def test_parallel_results_keep_call_order_whatever_order_they_finish() -> None:
     finished: list[str] = []
+    done = {name: anyio.Event() for name in "abc"}
+    waits_for = {"a": "b", "b": "c", "c": None}  # c finishes first, then b, then a
 
     @tool
-    async def slow(name: str, delay: float) -> str:
-        """Wait, then return the name."""
-        await anyio.sleep(delay)
+    async def slow(name: str) -> str:
+        """Wait for the next call to finish, then return the name."""
+        before = waits_for[name]
+        if before is not None:
+            await done[before].wait()  # only possible if the calls run concurrently
         finished.append(name)
+        done[name].set()
         return name
 
     with anyio.fail_after(5):
-        provider = ScriptedProvider(
-            [
-                Reply(
-                    tool_calls=[
-                        call("slow", name="a", delay=0.06),
-                        call("slow", name="b", delay=0.03),
-                        call("slow", name="c", delay=0.0),
-                    ]
-                ),
-                Reply("done"),
-            ]
-        )
+        calls = [call("slow", name=name) for name in "abc"]
+        provider = ScriptedProvider([Reply(tool_calls=calls), Reply("done")])
         await run_all(config(provider, slow))
         assert finished == ["c", "b", "a"]
         assert [r.text for r in tool_results(provider, 1)] == ["a", "b", "c"]
@@ -145,12 +140,17 @@ async def test_sequential_mode_never_overlaps_tools(
 ) -> None:
     running = 0
     peak = 0
+    all_three = anyio.Event()
 
     async def work(arguments: dict[str, Any], context: ToolContext) -> str:
         nonlocal running, peak
         running += 1
         peak = max(peak, running)
-        await anyio.sleep(0.01)
+        if running == 3:
+            all_three.set()
+        # Concurrent calls meet here at once; a call running alone gives up soon.
+        with anyio.move_on_after(0.2):
+            await all_three.wait()
         running -= 1
         return "ok"
 
