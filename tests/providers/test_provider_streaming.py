@@ -159,12 +159,12 @@ async def test_a_slow_consumer_is_not_a_stall() -> None:
     script = [openrouter_chunk(str(i)) for i in range(5)] + [OPENROUTER_END]
     with anyio.fail_after(10):
         async with serve(script) as server, httpx.AsyncClient() as client:
-            provider = provider_for("openrouter", server.url, client, timeouts=Timeouts(idle=0.2))
+            provider = provider_for("openrouter", server.url, client, timeouts=Timeouts(idle=0.5))
             texts = []
             async for event in provider.stream(CONTEXT, ModelOptions("m")):
                 if isinstance(event, TextDelta):
                     texts.append(event.text)
-                    await anyio.sleep(0.1)  # 0.5 s in all: longer than the idle timeout
+                    await anyio.sleep(0.15)  # 0.75 s in all: longer than the idle timeout
             assert texts == ["0", "1", "2", "3", "4"]
 
 
