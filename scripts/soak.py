@@ -59,6 +59,7 @@ from agentkit import (
     Tool,
     tool,
 )
+from agentkit.testing import CountingTransport
 from agentkit.testing.emulator import (
     DripFault,
     DropFault,
@@ -134,43 +135,15 @@ def draw_fault(rng: random.Random) -> tuple[str, Fault | None, int]:
     return kind, faults[kind], 1
 
 
-class Counted(httpx.AsyncByteStream):
-    def __init__(self, inner: httpx.AsyncByteStream, soak: Soak) -> None:
-        self.inner, self.soak, self.closed = inner, soak, False
-
-    async def __aiter__(self) -> Any:
-        async for chunk in self.inner:
-            yield chunk
-
-    async def aclose(self) -> None:
-        if not self.closed:
-            self.closed = True
-            self.soak.open_responses -= 1
-        await self.inner.aclose()
-
-
-class CountingTransport(httpx.AsyncHTTPTransport):
-    def __init__(self, soak: Soak) -> None:
-        super().__init__()
-        self.soak = soak
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        response = await super().handle_async_request(request)
-        assert isinstance(response.stream, httpx.AsyncByteStream)
-        self.soak.open_responses += 1
-        response.stream = Counted(response.stream, self.soak)
-        return response
-
-
 class Soak:
     def __init__(self, args: argparse.Namespace) -> None:
         self.args = args
         self.rng = random.Random(args.seed)
-        self.open_responses = 0
         self.outcomes: Counter[str] = Counter()
         self.faults: Counter[str] = Counter()
         self.problems: list[str] = []
         self.samples: list[tuple[int, int, int]] = []  # (run, traced bytes, rss bytes)
+        self.transport = CountingTransport()
 
     def tasks(self) -> int:
         if self.args.backend == "asyncio":
@@ -232,9 +205,10 @@ class Soak:
         self.outcomes[name] += 1
         if list(agent.messages) != ended:
             self.problems.append(f"run {index}: history differs from the MessageEnd messages")
-        if self.open_responses:
-            self.problems.append(f"run {index}: {self.open_responses} HTTP responses left open")
-            self.open_responses = 0
+        left_open = self.transport.open
+        if left_open:
+            self.problems.append(f"run {index}: {left_open} HTTP responses left open")
+            self.transport.closed += left_open  # count each leak once
         with anyio.move_on_after(1):
             while self.tasks() > tasks_before:  # noqa: ASYNC110 - no event to wait on
                 await anyio.sleep(0.005)
@@ -246,7 +220,7 @@ class Soak:
         retry = RetryPolicy(max_retries=2, base_delay=0.001, max_retry_delay=0.005)
         timeouts = Timeouts(idle=0.1, connect=2, write=2, pool=2)
         with Emulator(script=policy) as emu:
-            async with httpx.AsyncClient(transport=CountingTransport(self)) as client:
+            async with httpx.AsyncClient(transport=self.transport) as client:
                 providers = {
                     "anthropic": AnthropicProvider(
                         api_key="k", base_url=emu.anthropic_base_url, client=client,

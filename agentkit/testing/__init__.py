@@ -1,5 +1,7 @@
-"""Test support: a scripted provider now, a local API emulator in ``agentkit.testing.emulator``."""
+"""Test support: a scripted provider, a response-counting transport, and the local
+API emulator in ``agentkit.testing.emulator``."""
 
 from agentkit.testing.scripted import Reply, ScriptedProvider, ScriptExhaustedError, call
+from agentkit.testing.transport import CountingTransport
 
-__all__ = ["Reply", "ScriptExhaustedError", "ScriptedProvider", "call"]
+__all__ = ["CountingTransport", "Reply", "ScriptExhaustedError", "ScriptedProvider", "call"]

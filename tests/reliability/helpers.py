@@ -4,7 +4,7 @@ the emulator's scripted model, and where in a stream each fault phase falls."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import anyio
@@ -23,8 +23,6 @@ __all__ = [
     "SECRET",
     "PATIENT",
     "TIMEOUTS",
-    "ConnectionCounter",
-    "CountingTransport",
     "MessageLog",
     "Phases",
     "TaskSnapshot",
@@ -51,50 +49,6 @@ def weather_policy(request: ModelRequest) -> Reply:
     if any(block.kind == "tool_result" for block in request.turns[-1].blocks):
         return Reply(text=FINAL_TEXT)
     return Reply(text=FIRST_TEXT, tool_calls=[ToolUse("forecast", {"city": "Oslo, Norway"})])
-
-
-class ConnectionCounter:
-    """Counts responses opened and closed through one transport."""
-
-    def __init__(self) -> None:
-        self.opened = 0
-        self.closed = 0
-
-    @property
-    def open(self) -> int:
-        return self.opened - self.closed
-
-
-class _CountedStream(httpx.AsyncByteStream):
-    def __init__(self, inner: httpx.AsyncByteStream, counter: ConnectionCounter) -> None:
-        self._inner = inner
-        self._counter = counter
-        self._closed = False
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        async for chunk in self._inner:
-            yield chunk
-
-    async def aclose(self) -> None:
-        if not self._closed:
-            self._closed = True
-            self._counter.closed += 1
-        await self._inner.aclose()
-
-
-class CountingTransport(httpx.AsyncHTTPTransport):
-    """An HTTP transport that counts every response it opens and every one closed."""
-
-    def __init__(self, counter: ConnectionCounter, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        self.counter = counter
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        response = await super().handle_async_request(request)
-        assert isinstance(response.stream, httpx.AsyncByteStream)
-        self.counter.opened += 1
-        response.stream = _CountedStream(response.stream, self.counter)
-        return response
 
 
 def make_provider(

@@ -36,6 +36,7 @@ from agentkit import (
     ToolResultMessage,
     tool,
 )
+from agentkit.testing import CountingTransport
 from agentkit.testing.emulator import (
     DripFault,
     DropFault,
@@ -52,8 +53,6 @@ from tests.reliability.helpers import (
     MODELS,
     PATIENT,
     TIMEOUTS,
-    ConnectionCounter,
-    CountingTransport,
     MessageLog,
     Phases,
     TaskSnapshot,
@@ -288,10 +287,10 @@ def check_requests_valid(emu: Emulator) -> None:
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 async def test_fault_case(case: Case, emu: Emulator, phases: dict[str, Phases]) -> None:
     with anyio.fail_after(15):
-        counter = ConnectionCounter()
+        counter = CountingTransport()
         snapshot = TaskSnapshot()
         base_url = emu.anthropic_base_url if case.api == "anthropic" else emu.openrouter_base_url
-        async with httpx.AsyncClient(transport=CountingTransport(counter)) as client:
+        async with httpx.AsyncClient(transport=counter) as client:
             agent = Agent(
                 make_provider(
                     case.api,
