@@ -15,9 +15,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 import httpx
-import structlog
 from attrs import define, field
 
+from agentkit._log import get_logger
 from agentkit.errors import ProviderError
 from agentkit.providers.errors import (
     AuthenticationError,
@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
 __all__ = ["HTTPProviderBase", "RetryPolicy", "SSEReader", "Timeouts", "request_id_of"]
 
-_log = structlog.get_logger("agentkit.providers")
+_log = get_logger("agentkit.providers")
 
 T = TypeVar("T")
 

@@ -22,9 +22,9 @@ from collections.abc import Mapping
 from typing import Any
 
 import httpx
-import structlog
 
 from agentkit._json import canonical_json
+from agentkit._log import get_logger
 from agentkit.events import AssistantEvent
 from agentkit.messages import (
     AssistantMessage,
@@ -64,7 +64,7 @@ ANTHROPIC_VERSION = "2023-06-01"
 #: thinking budget the default is the budget plus this.
 DEFAULT_MAX_TOKENS = 8192
 
-_log = structlog.get_logger("agentkit.providers")
+_log = get_logger("agentkit.providers")
 
 _STOP = {
     "end_turn": StopReason.STOP,

@@ -14,9 +14,9 @@ from collections.abc import Mapping
 from typing import Any
 
 import httpx
-import structlog
 
 from agentkit._json import canonical_json
+from agentkit._log import get_logger
 from agentkit.events import AssistantEvent
 from agentkit.messages import AssistantMessage, Context, Usage
 from agentkit.providers._http import HTTPProviderBase, RetryPolicy, SSEReader, Timeouts
@@ -34,7 +34,7 @@ from agentkit.stream import EventStream
 
 __all__ = ["OpenAICompatibleProvider"]
 
-_log = structlog.get_logger("agentkit.providers")
+_log = get_logger("agentkit.providers")
 
 
 class OpenAICompatibleProvider(HTTPProviderBase):
