@@ -38,7 +38,14 @@ from agentkit.events import (
     TurnEnd,
     TurnStart,
 )
-from agentkit.loop import AbortSignal, LoopConfig, RunResult, RunStream, agent_loop
+from agentkit.loop import (
+    AbortSignal,
+    LoopConfig,
+    RunResult,
+    RunStream,
+    ToolCallDecision,
+    agent_loop,
+)
 from agentkit.messages import (
     AssistantMessage,
     CacheControl,
@@ -82,7 +89,6 @@ from agentkit.providers import (
     Timeouts,
 )
 from agentkit.stream import EventStream
-from agentkit.tool_execution import ToolCallDecision
 from agentkit.tools import Tool, ToolContext, ToolOutputError, ToolResult, collect_tools, tool
 from agentkit.transforms import (
     CacheBreakpoints,

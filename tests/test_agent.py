@@ -17,6 +17,7 @@ from agentkit import (
     ProviderError,
     StopReason,
     ToolCall,
+    ToolCallDecision,
     ToolExecutionStart,
     ToolResultMessage,
     TransformInfo,
@@ -24,7 +25,6 @@ from agentkit import (
 )
 from agentkit.agent import Agent
 from agentkit.testing import Reply, ScriptedProvider, call
-from agentkit.tool_execution import ToolCallDecision
 from agentkit.tools import ToolResult, tool
 
 pytestmark = pytest.mark.anyio
@@ -226,7 +226,7 @@ async def test_abort_stops_the_run_and_leaves_no_task() -> None:
             await agent.wait_for_idle()
         result = await stream.result()
         assert result.stop_reason is StopReason.ABORTED
-        assert stream.statistics()["producer_done"]
+        assert stream.statistics().producer_done
         assert (await agent.run("again")).text == "after abort"
 
 

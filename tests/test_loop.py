@@ -17,6 +17,7 @@ from agentkit import (
     StopReason,
     TextDelta,
     ToolCall,
+    ToolCallDecision,
     ToolExecutionUpdate,
     ToolResultMessage,
     Usage,
@@ -25,7 +26,6 @@ from agentkit import (
 from agentkit.loop import AbortSignal, LoopConfig, RunResult, agent_loop
 from agentkit.providers.base import ModelOptions
 from agentkit.testing import Reply, ScriptedProvider, call
-from agentkit.tool_execution import ToolCallDecision
 from agentkit.tools import Tool, ToolContext, ToolResult, tool
 from tests.protocol import check_protocol
 
@@ -506,7 +506,7 @@ async def test_breaking_out_early_stops_the_provider_stream() -> None:
                 count += 1
                 if count == 10:
                     break
-        assert stream.statistics()["producer_done"]
+        assert stream.statistics().producer_done
 
 
 async def test_run_result_reports_last_answer() -> None:

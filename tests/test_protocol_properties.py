@@ -162,7 +162,7 @@ async def test_a_failing_consumer_stops_the_run_and_its_tools(stop_after: int) -
         with pytest.raises(RuntimeError, match="consumer failed"):
             async with stream:
                 await _consume(stream, stop_after)
-        assert stream.statistics()["producer_done"]
+        assert stream.statistics().producer_done
         if stop_after is None:  # the tool was running: it was cancelled too
             assert stopped == ["tool"]
 
@@ -178,4 +178,4 @@ async def test_a_cancelled_consumer_stops_the_run() -> None:
         assert scope.cancelled_caught
         for _ in range(10):
             await anyio.lowlevel.checkpoint()
-        assert stream.statistics()["producer_done"]
+        assert stream.statistics().producer_done

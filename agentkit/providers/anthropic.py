@@ -232,7 +232,9 @@ class AnthropicProvider(HTTPProviderBase):
             body = canonical_json(self.build_body(context, options)).encode()
 
             async def consume(response: httpx.Response, reader: SSEReader) -> AssistantMessage:
-                return await _StreamState(self, out, options).run(reader)
+                state = _StreamState(self, out, options)
+                with state.builder.partial_on_cancel(out):
+                    return await state.run(reader)
 
             url = f"{self.base_url}/v1/messages"
             out.end(await self._post_stream(url, body, self._headers(), consume))

@@ -26,9 +26,11 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Hashable, Mapping
+from collections.abc import Hashable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any, Literal, Protocol, TypeAlias, runtime_checkable
 
+import anyio
 from attrs import define, field
 
 from agentkit.events import (
@@ -256,6 +258,20 @@ class AssistantMessageBuilder:
                 content[block.content_index] = ThinkingContent(text, block.signature)
         kept = tuple(c for c in content if c is not None)
         return self._message(kept, stop_reason, usage or Usage())
+
+    @contextmanager
+    def partial_on_cancel(self, out: EventStream[Any, AssistantMessage]) -> Iterator[None]:
+        """Inside, a cancellation ends ``out`` with :meth:`partial` (``StopReason.ABORTED``).
+
+        So a consumer that cancels the stream (an aborted run) gets the answer as
+        far as it came, built here, where the events were made.
+        """
+        try:
+            yield
+        except anyio.get_cancelled_exc_class():
+            if not out.done:
+                out.end(self.partial(StopReason.ABORTED))
+            raise
 
     def build(self, stop_reason: StopReason, usage: Usage) -> AssistantMessage:
         """The final message; call after :meth:`close_blocks`."""

@@ -160,6 +160,12 @@ class OpenAICompatibleProvider(HTTPProviderBase):
         options: ModelOptions,
     ) -> AssistantMessage:
         builder = AssistantMessageBuilder(model=options.model, provider=self.name)
+        with builder.partial_on_cancel(out):
+            return await self._read_answer(reader, out, builder)
+
+    async def _read_answer(
+        self, reader: SSEReader, out: AssistantStream, builder: AssistantMessageBuilder
+    ) -> AssistantMessage:
         state = ChunkState(builder, self.name, self._secrets)
         events: list[AssistantEvent] = []
         async for batch in reader:
