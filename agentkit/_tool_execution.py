@@ -241,7 +241,7 @@ class _Batch:
                 result = await item.tool.execute(item.arguments, ToolContext(call, reporter=report))
         except Exception as exc:
             if failures:
-                raise failures[0] from None
+                raise failures[0]  # noqa: B904 - it keeps its own cause, the listener's error
             log.info("tool.failed", error=type(exc).__name__)
             text = f"Tool {call.name!r} failed: {type(exc).__name__}: {exc}"
             return ToolResult(text, is_error=True)

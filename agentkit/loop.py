@@ -265,7 +265,7 @@ class _Emitter:
     consumer see the same events, each once.
     """
 
-    __slots__ = ("commit", "listener", "out", "unpushed")
+    __slots__ = ("commit", "listener", "out", "superseded", "unpushed")
 
     def __init__(
         self,
@@ -277,10 +277,13 @@ class _Emitter:
         self.listener = listener
         self.commit = commit
         self.unpushed: AgentEvent | None = None
+        self.superseded = False  # set by an abort: progress no longer goes out
 
     async def emit(self, event: AgentEvent) -> None:
-        if self.unpushed is not None:
-            await self.out.push(self.unpushed)
+        unpushed = self.unpushed
+        if unpushed is not None:
+            if not (self.superseded and isinstance(unpushed, _PROGRESS)):
+                await self.out.push(unpushed)
             self.unpushed = None
         self.unpushed = event
         listener = self.listener
@@ -301,8 +304,7 @@ class _Emitter:
 
     def drop_progress(self) -> None:
         """On abort: progress not yet delivered is superseded by what follows."""
-        if isinstance(self.unpushed, _PROGRESS):
-            self.unpushed = None
+        self.superseded = True
         self.out.discard(lambda event: isinstance(event, _PROGRESS))
 
 

@@ -282,9 +282,13 @@ class EventStream(Generic[E, R]):
             raise
         except Exception as exc:
             self._fail(exc)
-        except BaseException as exc:  # KeyboardInterrupt, SystemExit: forward, then re-raise
+        except BaseException as exc:
+            # KeyboardInterrupt, SystemExit: the consumer raises it in its own task.
+            # Raised here too, it would cancel the consumer's task group (trio) or
+            # escape the asyncio event loop, and the consumer would never see it.
+            if self._consumer_closed or self._outcome is not None:
+                raise  # nobody left to raise it
             self._fail(exc)
-            raise
         finally:
             self._producer_finished()
 
@@ -405,8 +409,9 @@ class EventStream(Generic[E, R]):
         return _EventIterator(self)
 
     async def _next(self) -> E:
-        await _checkpoint_if_cancelled()
         while True:
+            # Also after a wake-up: a cancellation that arrived with the data wins.
+            await _checkpoint_if_cancelled()
             if self._buffer:
                 event = self._buffer.popleft()
                 if self._space_waiters:

@@ -182,7 +182,8 @@ async def test_aclose_before_the_producers_first_step_returns() -> None:
             tasks.start_soon(consume)
             await anyio.lowlevel.checkpoint()  # consume() starts the producer task
             await stream.aclose()
-        assert not started  # cancelled before its first step (or never started)
+        # Whichever ran first, the producer is not left running.
+        assert stream.statistics().producer_done or not started
 
 
 @pytest.mark.parametrize("anyio_backend", ["asyncio"])
@@ -445,10 +446,20 @@ async def test_push_many_keeps_order_and_bounds_the_buffer(
 
 
 async def test_push_many_after_the_end_is_an_error() -> None:
+    # Checked in the consumer: a pytest.raises inside the producer would fail
+    # after the outcome is fixed, where nobody sees it.
+    raised: list[BaseException] = []
+    queued: list[int] = []
+
     async def produce(out: Stream) -> None:
         out.end("done")
-        with pytest.raises(StreamClosedError):
+        try:
             await out.push_many([1, 2])
+        except StreamClosedError as exc:
+            raised.append(exc)
+        queued.append(out.statistics().buffered)
 
     with anyio.fail_after(2):
         assert await EventStream(produce).result() == "done"
+    assert [type(e) for e in raised] == [StreamClosedError]
+    assert queued == [0]  # nothing was queued after the end
