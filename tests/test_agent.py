@@ -213,14 +213,16 @@ async def test_abort_stops_the_run_and_leaves_no_task() -> None:
             provider=scripted(Reply("thinking about it", error_after=2, hang=True), "after abort")
         )
         stream = agent.prompt("go")
+        streaming = anyio.Event()
         async with anyio.create_task_group() as tasks:
 
             async def consume() -> None:
-                async for _ in stream:
-                    pass
+                async for event in stream:
+                    if isinstance(event, MessageUpdate):
+                        streaming.set()
 
             tasks.start_soon(consume)
-            await anyio.sleep(0.05)
+            await streaming.wait()
             assert agent.state.is_running
             agent.abort()
             await agent.wait_for_idle()
