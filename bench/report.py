@@ -417,9 +417,9 @@ def _notes(results: dict[str, Any]) -> str:
   to 1.3–1.4×. What would take more off: delta events built without the
   frozen-attrs `__setattr__` path (a change to the public event classes). The loop
   adds a `MessageUpdate` per delta, the listener hand-off and a second stream
-  hop (the partial answer of an abort is the provider's own, kept by its builder). The SDKs build a pydantic model per
-  event (the `stream()` helpers also a snapshot), which is where their multiple
-  comes from.
+  hop (the partial answer of an abort is the provider's own, kept by its
+  builder). The SDKs build a pydantic model per event (the `stream()` helpers
+  also a snapshot), which is where their multiple comes from.
 """
     )
     if "streaming" in results:
