@@ -108,3 +108,14 @@ async def test_an_application_that_configured_structlog_gets_the_events() -> Non
     start = next(entry for entry in logs if entry["event"] == "run.start")
     assert start["log_level"] == "info"
     assert start["model"] == "m"
+
+
+def test_only_the_logging_module_talks_to_structlog() -> None:
+    # structlog.get_logger() elsewhere would print to stdout when unconfigured.
+    allowed = {"_log.py", "_logging.py"}  # _logging: the programs' own set-up
+    users = sorted(
+        str(path.relative_to(ROOT))
+        for path in (ROOT / "agentkit").rglob("*.py")
+        if path.name not in allowed and "structlog" in path.read_text(encoding="utf-8")
+    )
+    assert users == []
