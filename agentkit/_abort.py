@@ -53,9 +53,19 @@ class AbortSignal:
             finally:
                 self._scopes.discard(scope)
 
-    def on_abort(self, callback: Callable[[], None]) -> None:
-        """Call ``callback`` (synchronously) when :meth:`abort` is first called."""
+    def on_abort(self, callback: Callable[[], None]) -> Callable[[], None]:
+        """Call ``callback`` (synchronously) when :meth:`abort` is first called.
+
+        Returns the function that unregisters it: a signal shared by many runs
+        must not keep every finished run's callback.
+        """
         if self._aborted:
             callback()
-        else:
-            self._callbacks.append(callback)
+            return lambda: None
+        self._callbacks.append(callback)
+
+        def unregister() -> None:
+            if callback in self._callbacks:
+                self._callbacks.remove(callback)
+
+        return unregister

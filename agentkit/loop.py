@@ -280,6 +280,8 @@ class _Emitter:
         self.superseded = False  # set by an abort: progress no longer goes out
 
     async def emit(self, event: AgentEvent) -> None:
+        if self.superseded and isinstance(event, _PROGRESS):
+            return  # aborted: progress no longer goes out, to listeners or the consumer
         unpushed = self.unpushed
         if unpushed is not None:
             if not (self.superseded and isinstance(unpushed, _PROGRESS)):
@@ -388,7 +390,8 @@ class _Run:
         if self.owner is not None:
             self.history = list(self.owner.run_starting(self.run_id))
             _check_continuable(self.history, self.prompts)
-        self.abort.on_abort(self.emitter.drop_progress)  # type: ignore[union-attr]
+        assert self.emitter is not None
+        unregister = self.abort.on_abort(self.emitter.drop_progress)
         self.log.info("run.start")
         try:
             stop = await self.run()
@@ -404,6 +407,8 @@ class _Run:
         except BaseException:
             self.log.info("run.cancelled", turns=self.turn)
             raise
+        finally:
+            unregister()
         result = RunResult(tuple(self.new_messages), self.usage, stop)
         await self.emit(AgentEnd(result.messages, result.usage, stop))
         out.end(result)

@@ -60,8 +60,8 @@ async def plain(turns: int) -> list[float]:
     return stamps
 
 
-async def agentkit(turns: int) -> list[float]:
-    stamps: list[float] = []
+def _stamping_model(turns: int, stamps: list[float]) -> ScriptedProvider:
+    """The scripted model of every agentkit row: ``add`` on each turn but the last."""
 
     def policy(context: Context, options: ModelOptions) -> Reply:
         stamps.append(time.perf_counter())
@@ -69,8 +69,13 @@ async def agentkit(turns: int) -> list[float]:
             return Reply(tool_calls=[call("add", a=len(stamps), b=1)], usage=_USAGE)
         return Reply(text="done", usage=_USAGE)
 
+    return ScriptedProvider(policy)
+
+
+async def agentkit(turns: int) -> list[float]:
+    stamps: list[float] = []
     config = LoopConfig(
-        provider=ScriptedProvider(policy),
+        provider=_stamping_model(turns, stamps),
         options=ModelOptions("scripted"),
         tools=[Tool.from_function(add)],
         max_turns=turns + 1,
@@ -84,15 +89,8 @@ async def agentkit(turns: int) -> list[float]:
 async def agentkit_agent(turns: int) -> list[float]:
     """What users run: ``Agent.run``, with the default caching transform and logging."""
     stamps: list[float] = []
-
-    def policy(context: Context, options: ModelOptions) -> Reply:
-        stamps.append(time.perf_counter())
-        if len(stamps) < turns:
-            return Reply(tool_calls=[call("add", a=len(stamps), b=1)], usage=_USAGE)
-        return Reply(text="done", usage=_USAGE)
-
     agent = Agent(
-        ScriptedProvider(policy),
+        _stamping_model(turns, stamps),
         model="scripted",
         tools=[Tool.from_function(add)],
         max_turns=turns + 1,

@@ -447,3 +447,25 @@ async def test_plain_iteration_of_a_loop_stream_is_released_by_break() -> None:
         assert stream.statistics().producer_done
         with pytest.raises(StreamClosedError):
             await stream.result()
+
+
+def test_an_abort_callback_unregistered_is_not_called() -> None:
+    signal = AbortSignal()
+    called: list[str] = []
+    unregister = signal.on_abort(lambda: called.append("first"))
+    signal.on_abort(lambda: called.append("second"))
+    unregister()  # a finished run leaves nothing behind on a shared signal
+    signal.abort()
+    signal.abort()  # once only
+    assert called == ["second"]
+    signal.on_abort(lambda: called.append("late"))  # after the abort: called at once
+    assert called == ["second", "late"]
+
+
+async def test_runs_sharing_an_abort_signal_each_end_normally() -> None:
+    signal = AbortSignal()
+    provider = ScriptedProvider(["one", "two", "three"])
+    cfg = LoopConfig(provider=provider, options=ModelOptions(model="m"), abort=signal)
+    with anyio.fail_after(5):
+        texts = [(await agent_loop(cfg, prompt="go").result()).text for _ in range(3)]
+    assert texts == ["one", "two", "three"]

@@ -463,3 +463,20 @@ async def test_push_many_after_the_end_is_an_error() -> None:
         assert await EventStream(produce).result() == "done"
     assert [type(e) for e in raised] == [StreamClosedError]
     assert queued == [0]  # nothing was queued after the end
+
+
+async def test_a_cancelled_consumer_moves_at_most_64_ready_events() -> None:
+    # The fast path checks for cancellation every 64th step, so a consumer that
+    # never waits (the buffer always has events) still stops promptly.
+    with anyio.fail_after(5):
+        stream = EventStream(counting(5000), buffer_size=1000)
+        after = 0
+        async with stream:
+            with anyio.CancelScope() as scope:
+                async for _ in stream:
+                    if scope.cancel_called:
+                        after += 1
+                    elif stream.statistics().buffered >= 500:
+                        scope.cancel()
+        assert scope.cancelled_caught
+        assert after <= 64
