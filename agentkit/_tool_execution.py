@@ -293,7 +293,7 @@ async def execute_tool_calls(env: ToolEnvironment, calls: tuple[ToolCall, ...]) 
     steering: list[Message] = []
     with env.abort.scope() as scope:
         for group in _groups(calls, env.tools, env.mode):
-            if steering:
+            if steering or env.abort.aborted:  # a tool that never awaits must not run either
                 break
             await batch.run_group(group)
             steering = env.poll_steering()

@@ -400,7 +400,9 @@ class _AgentRun:
         return self.agent._run_started(self)
 
     def message_added(self, message: Message) -> None:
-        self.agent._messages.append(message)
+        # A run winding down after its consumer left never writes over a newer run.
+        if self.agent._active is self:
+            self.agent._messages.append(message)
 
     def run_finished(self, error: BaseException | None) -> None:
         self.agent._run_finished(self, error)

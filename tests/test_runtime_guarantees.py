@@ -469,3 +469,27 @@ async def test_runs_sharing_an_abort_signal_each_end_normally() -> None:
     with anyio.fail_after(5):
         texts = [(await agent_loop(cfg, prompt="go").result()).text for _ in range(3)]
     assert texts == ["one", "two", "three"]
+
+
+async def test_after_an_abort_no_tool_runs_even_one_that_never_awaits() -> None:
+    ran: list[str] = []
+
+    @tool
+    async def instant() -> str:
+        """Return at once, without awaiting."""
+        ran.append("instant")
+        return "ran"
+
+    agent = make_agent(Reply(text="calling", tool_calls=[call("instant")]), tools=(instant,))
+
+    def abort_on_answer(event: AgentEvent) -> None:
+        if isinstance(event, MessageEnd) and isinstance(event.message, AssistantMessage):
+            agent.abort()  # the answer is complete; its call must not run now
+
+    agent.subscribe(abort_on_answer)
+    with anyio.fail_after(5):
+        result = await agent.run("go")
+    assert result.stop_reason is StopReason.ABORTED
+    assert ran == []
+    [answer] = [m for m in result.messages if isinstance(m, ToolResultMessage)]
+    assert (answer.text, answer.is_error) == ("Not run: the run was aborted.", True)
