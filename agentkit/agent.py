@@ -21,15 +21,17 @@ instance. Hooks are methods to override; the ones left alone cost nothing.
 from __future__ import annotations
 
 import weakref
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from types import MappingProxyType
 from typing import Any, ClassVar, Literal
 
 import anyio
+import attrs
 from attrs import define
 
 from agentkit._abort import AbortSignal
 from agentkit._tool_execution import ToolCallDecision
-from agentkit.errors import AgentBusyError
+from agentkit.errors import AgentBusyError, ToolDefinitionError
 from agentkit.events import (
     AgentEnd,
     AgentEvent,
@@ -94,11 +96,24 @@ class Agent:
     max_tokens: ClassVar[int | None] = None
     temperature: ClassVar[float | None] = None
     reasoning: ClassVar[ReasoningOptions | None] = None
+    stop: ClassVar[tuple[str, ...]] = ()
+    extra: ClassVar[Mapping[str, Any]] = MappingProxyType({})
     max_turns: ClassVar[int | None] = 100
     tool_execution: ClassVar[Literal["parallel", "sequential"]] = "parallel"
     tool_timeout: ClassVar[float | None] = 300.0
     caching: ClassVar[CacheBreakpoints] = cache_breakpoints
     transforms: ClassVar[Sequence[Transform]] = ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # A tool method named like an Agent attribute would silently replace it.
+        for attr, value in vars(cls).items():
+            if isinstance(value, Tool) and hasattr(Agent, attr):
+                raise ToolDefinitionError(
+                    f"{cls.__qualname__}: the tool method {attr!r} would replace "
+                    f"Agent.{attr}; give it another name (@tool(name={attr!r}) keeps "
+                    "the name the model sees)"
+                )
 
     def __init__(
         self,
@@ -291,12 +306,7 @@ class Agent:
         cls = type(self)
         return LoopConfig(
             provider=self._provider,
-            options=ModelOptions(
-                model=self.model,
-                max_tokens=self.max_tokens,
-                temperature=self.temperature,
-                reasoning=self.reasoning,
-            ),
+            options=self._model_options(),
             system_prompt=self.system_prompt,
             tools=self._tools,
             transform=self._build_transform_context(),
@@ -307,11 +317,14 @@ class Agent:
             on_event=self._handle_event,
             get_steering_messages=self._take_steering,
             get_follow_up_messages=self._take_follow_ups,
-            max_turns=self.max_turns,
-            tool_execution=self.tool_execution,
-            tool_timeout=self.tool_timeout,
             abort=abort,
+            **{name: getattr(self, name) for name in _LOOP_OPTIONS},
         )
+
+    def _model_options(self) -> ModelOptions:
+        chosen = {name: getattr(self, name) for name in _MODEL_OPTIONS}
+        chosen["extra"] = dict(chosen["extra"])  # the class default is read-only
+        return ModelOptions(model=self.model, **chosen)
 
     def _build_transform_context(self) -> Pipeline:
         """The pipeline run before each provider call: defaults, ``transforms``, then the hook."""
@@ -368,18 +381,11 @@ class Agent:
         """Called with every event of every run, after the agent's state is updated."""
 
 
-_OPTION_NAMES = frozenset(
-    {
-        "max_tokens",
-        "temperature",
-        "reasoning",
-        "max_turns",
-        "tool_execution",
-        "tool_timeout",
-        "transforms",
-        "caching",
-    }
-)
+# Every ModelOptions field but the model, and the LoopConfig limits, are Agent
+# options of the same name: derived from the fields, so none can be forgotten.
+_MODEL_OPTIONS = tuple(f.name for f in attrs.fields(ModelOptions) if f.name != "model")
+_LOOP_OPTIONS = ("max_turns", "tool_execution", "tool_timeout")
+_OPTION_NAMES = frozenset({*_MODEL_OPTIONS, *_LOOP_OPTIONS, "transforms", "caching"})
 
 
 def _overrides(cls: type, name: str) -> bool:
