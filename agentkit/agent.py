@@ -21,7 +21,7 @@ instance. Hooks are methods to override; the ones left alone cost nothing.
 from __future__ import annotations
 
 import weakref
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any, ClassVar, Literal
 
@@ -41,6 +41,7 @@ from agentkit.events import (
     ToolExecutionStart,
 )
 from agentkit.loop import (
+    EventListener,
     LoopConfig,
     RunResult,
     RunStream,
@@ -61,9 +62,8 @@ from agentkit.tools import Tool, ToolResult, collect_tools
 from agentkit.transforms.caching import CacheBreakpoints, cache_breakpoints
 from agentkit.transforms.pipeline import Pipeline, Transform, TransformInfo
 
-__all__ = ["Agent", "AgentState", "Listener"]
+__all__ = ["Agent", "AgentState"]
 
-Listener = Callable[[AgentEvent], Awaitable[None] | None]
 
 
 @define(frozen=True, slots=True)
@@ -148,7 +148,7 @@ class Agent:
         self._messages: list[Message] = list(messages)
         self._steering: list[Message] = []
         self._follow_ups: list[Message] = []
-        self._listeners: list[Listener] = []
+        self._listeners: list[EventListener] = []
         self._error: BaseException | None = None
         self._active: _AgentRun | None = None  # the run whose producer is running
         # The last stream prompt() returned, until it starts; held weakly, so a
@@ -197,7 +197,7 @@ class Agent:
         self._follow_ups.clear()
         self._error = None
 
-    def subscribe(self, listener: Listener) -> Callable[[], None]:
+    def subscribe(self, listener: EventListener) -> Callable[[], None]:
         """Call ``listener`` with every event of every run; returns the unsubscribe function."""
         self._listeners.append(listener)
 
