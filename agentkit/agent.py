@@ -65,7 +65,6 @@ from agentkit.transforms.pipeline import Pipeline, Transform, TransformInfo
 __all__ = ["Agent", "AgentState"]
 
 
-
 @define(frozen=True, slots=True)
 class AgentState:
     """A snapshot of an agent: its conversation and what it is doing."""
