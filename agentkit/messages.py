@@ -7,6 +7,15 @@ exactly, so a conversation can be saved and resumed. ``from_dict`` raises
 
 Mappings inside values (tool arguments, JSON schemas, provider data) are plain
 dicts for speed and JSON fidelity: treat them as read-only.
+
+Text enters a conversation only through these constructors, so they are
+where it is made safe to send and save. A lone surrogate (what
+``os.fsdecode`` makes of a non-UTF-8 file name, or half of a JSON ``\\u``
+pair) cannot be encoded as UTF-8: each one is replaced by U+FFFD, and a
+``messages.surrogates_replaced`` warning names the field (``where``) and the
+count. A high surrogate directly followed by a low one is joined into the
+character the pair encodes (``joined`` counts those). A string field given
+something else raises :class:`TypeError`.
 """
 
 from __future__ import annotations
@@ -20,7 +29,8 @@ from typing import Any, Literal, TypeAlias, TypeVar, cast
 import attrs
 from attrs import define, field
 
-from agentkit.errors import SerializationError
+from agentkit._log import get_logger
+from agentkit.errors import AgentkitError, SerializationError
 
 __all__ = [
     "AssistantContent",
@@ -35,8 +45,10 @@ __all__ = [
     "ThinkingContent",
     "ToolCall",
     "ToolDefinition",
+    "ToolCallIdError",
     "ToolResultMessage",
     "Usage",
+    "UsageError",
     "UserContent",
     "UserMessage",
     "content_from_dict",
@@ -104,6 +116,115 @@ def _tuple_of(items: Sequence[Any]) -> tuple[Any, ...]:
     return items if isinstance(items, tuple) else tuple(items)
 
 
+# --------------------------------------------------------------------------- safe text
+
+_log = get_logger("agentkit.messages")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _fix_surrogates(text: str) -> tuple[str, int, int]:
+    """``text`` made encodable: (text, lone surrogates replaced, surrogate pairs joined).
+
+    A high surrogate followed by a low one is one character split in two
+    (UTF-16 thinking): it is joined back, not lost. Every other surrogate
+    becomes U+FFFD.
+    """
+    surrogates = len(_SURROGATE.findall(text))
+    if not surrogates:
+        return text, 0, 0
+    fixed = text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+    joined = len(text) - len(fixed)
+    return fixed, surrogates - 2 * joined, joined
+
+
+def _log_fixed(where: str, replaced: int, joined: int, **fields: Any) -> None:
+    _log.warning(
+        "messages.surrogates_replaced", where=where, count=replaced, joined=joined, **fields
+    )
+
+
+def _replace_surrogates(text: str, where: str, **fields: Any) -> str:
+    """``text`` with lone surrogates replaced by U+FFFD (see :func:`_fix_surrogates`)."""
+    if text.isascii():  # O(1) in CPython: the common case costs nothing
+        return text
+    fixed, replaced, joined = _fix_surrogates(text)
+    if fixed is not text:
+        _log_fixed(where, replaced, joined, **fields)
+    return fixed
+
+
+def _has_surrogate(value: Any) -> bool:
+    stack = [value]
+    while stack:  # iterative: JSON may nest deeper than the recursion limit allows
+        item = stack.pop()
+        if isinstance(item, str):
+            if not item.isascii() and _SURROGATE.search(item):
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+    return False
+
+
+def _rebuild(value: Any, counter: list[int]) -> Any:
+    """A copy of JSON data with surrogates fixed, counting into ``counter`` (replaced, joined).
+
+    Tuples become lists, as in JSON.
+    """
+
+    def clean(text: str) -> str:
+        fixed, replaced, joined = _fix_surrogates(text)
+        counter[0] += replaced
+        counter[1] += joined
+        return fixed
+
+    holder: list[Any] = [None]
+    stack: list[tuple[Any, Any, Any]] = [(value, holder, 0)]
+    while stack:  # iterative, like _has_surrogate
+        item, parent, key = stack.pop()
+        if isinstance(item, str):
+            parent[key] = clean(item)
+        elif isinstance(item, dict):
+            mapping: dict[Any, Any] = {}
+            parent[key] = mapping
+            for k, v in item.items():
+                new_key = clean(k) if isinstance(k, str) else k
+                mapping[new_key] = None  # keeps the key order; filled in below
+                stack.append((v, mapping, new_key))
+        elif isinstance(item, list | tuple):
+            items: list[Any] = [None] * len(item)
+            parent[key] = items
+            stack.extend((v, items, i) for i, v in enumerate(item))
+        else:
+            parent[key] = item
+    return holder[0]
+
+
+def _clean(value: object, owner: str, texts: tuple[str, ...], data: tuple[str, ...] = ()) -> None:
+    """Make the string fields ``texts`` and JSON fields ``data`` of a new value encodable.
+
+    Called from ``__attrs_post_init__``: a field is set again only when it changed.
+    """
+    for name in texts:
+        text = getattr(value, name)
+        if text is None or (type(text) is str and text.isascii()):
+            continue
+        if not isinstance(text, str):
+            raise TypeError(f"{owner}.{name} must be a str, got {type(text).__name__}")
+        cleaned = _replace_surrogates(text, f"{owner}.{name}")
+        if cleaned is not text:
+            object.__setattr__(value, name, cleaned)
+    for name in data:
+        mapping = getattr(value, name)
+        if mapping is None or not _has_surrogate(mapping):
+            continue
+        counter = [0, 0]
+        object.__setattr__(value, name, _rebuild(mapping, counter))
+        _log_fixed(f"{owner}.{name}", counter[0], counter[1])
+
+
 # --------------------------------------------------------------------------- content
 
 
@@ -151,6 +272,9 @@ class TextContent:
     text: str
     cache_control: CacheControl | None = None
 
+    def __attrs_post_init__(self) -> None:
+        _clean(self, "TextContent", ("text",))
+
     def to_dict(self) -> dict[str, Any]:
         return _cache_to({"type": "text", "text": self.text}, self.cache_control)
 
@@ -167,6 +291,9 @@ class ImageContent:
     data: str
     media_type: str
     cache_control: CacheControl | None = None
+
+    def __attrs_post_init__(self) -> None:
+        _clean(self, "ImageContent", ("data", "media_type"))
 
     def to_dict(self) -> dict[str, Any]:
         out = {"type": "image", "data": self.data, "media_type": self.media_type}
@@ -193,6 +320,9 @@ class ThinkingContent:
     thinking: str
     signature: str | None = None
     redacted: bool = False
+
+    def __attrs_post_init__(self) -> None:
+        _clean(self, "ThinkingContent", ("thinking", "signature"))
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"type": "thinking", "thinking": self.thinking}
@@ -228,6 +358,9 @@ class ToolCall:
     arguments: dict[str, Any] = field(factory=dict)
     arguments_error: str | None = None
     cache_control: CacheControl | None = None
+
+    def __attrs_post_init__(self) -> None:
+        _clean(self, "ToolCall", ("id", "name", "arguments_error"), ("arguments",))
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -325,6 +458,23 @@ class StopReason(enum.StrEnum):
     TOOL_TERMINATED = "tool_terminated"  #: a tool asked to end the run
 
 
+class UsageError(AgentkitError, ValueError):
+    """A :class:`Usage` field cannot be sent or saved: the message names the field."""
+
+
+class ToolCallIdError(AgentkitError, ValueError):
+    """An assistant message's tool-call id is empty or used twice, which every API rejects."""
+
+
+def _cost(value: float) -> float:
+    # NaN and infinity are not JSON: a session holding one could not be saved or loaded.
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise UsageError(f"Usage.cost must be a number of dollars, got {type(value).__name__}")
+    if not math.isfinite(value):
+        raise UsageError(f"Usage.cost must be a finite number of dollars, got {value!r}")
+    return float(value)
+
+
 @define(frozen=True, slots=True)
 class Usage:
     """Tokens and cost of one or more requests, in one convention for every provider.
@@ -333,8 +483,9 @@ class Usage:
     ``cache_write`` are separate, so the whole prompt is their sum.
     ``cache_write_1h`` is the part of ``cache_write`` written with a 1-hour TTL,
     ``reasoning`` the part of ``output`` spent thinking. ``cost`` is in US
-    dollars; ``cache_write_derived`` says ``cache_write`` was computed from the
-    reported cost because the service did not report it.
+    dollars, always a finite number (else :class:`UsageError`), so usage is
+    always strict JSON; ``cache_write_derived`` says ``cache_write`` was
+    computed from the reported cost because the service did not report it.
     """
 
     input: int = 0
@@ -343,7 +494,7 @@ class Usage:
     cache_write: int = 0
     cache_write_1h: int = 0
     reasoning: int = 0
-    cost: float = 0.0
+    cost: float = field(default=0.0, converter=_cost)
     cache_write_derived: bool = False
 
     @property
@@ -359,6 +510,8 @@ class Usage:
     def __add__(self, other: Usage) -> Usage:
         if not isinstance(other, Usage):
             return NotImplemented
+        if not math.isfinite(self.cost + other.cost):
+            raise UsageError(f"Usage.cost: {self.cost!r} + {other.cost!r} overflows")
         return Usage(
             self.input + other.input,
             self.output + other.output,
@@ -435,6 +588,7 @@ class AssistantMessage:
 
     ``provider_data`` keeps service-specific fields that must go back to the
     same service unchanged (OpenRouter's ``reasoning_details``, for example).
+    Tool-call ids must be non-empty and distinct (else :class:`ToolCallIdError`).
     """
 
     content: tuple[AssistantContent, ...] = field(converter=_assistant_content)
@@ -446,6 +600,22 @@ class AssistantMessage:
     error_message: str | None = None
     provider_data: dict[str, Any] | None = None
     role: Literal["assistant"] = field(default="assistant", init=False)
+
+    def __attrs_post_init__(self) -> None:
+        _clean(
+            self,
+            "AssistantMessage",
+            ("model", "provider", "response_id", "error_message"),
+            ("provider_data",),
+        )
+        seen: set[str] = set()
+        for block in self.content:
+            if isinstance(block, ToolCall):
+                if not block.id:
+                    raise ToolCallIdError(f"tool call {block.name!r} has an empty id")
+                if block.id in seen:
+                    raise ToolCallIdError(f"tool-call id {block.id!r} is used more than once")
+                seen.add(block.id)
 
     @property
     def text(self) -> str:
@@ -485,16 +655,19 @@ class AssistantMessage:
         provider_data = data.get("provider_data")
         if provider_data is not None:
             provider_data = _json_dict(data, "provider_data", where)
-        return cls(
-            _content_list(data, where, (TextContent, ThinkingContent, ToolCall)),
-            stop,
-            Usage.from_dict(_get(data, "usage", dict, where)),
-            _get(data, "model", str, where),
-            _get(data, "provider", str, where),
-            _opt(data, "response_id", str, where),
-            _opt(data, "error_message", str, where),
-            provider_data,
-        )
+        try:
+            return cls(
+                _content_list(data, where, (TextContent, ThinkingContent, ToolCall)),
+                stop,
+                Usage.from_dict(_get(data, "usage", dict, where)),
+                _get(data, "model", str, where),
+                _get(data, "provider", str, where),
+                _opt(data, "response_id", str, where),
+                _opt(data, "error_message", str, where),
+                provider_data,
+            )
+        except ToolCallIdError as exc:
+            raise SerializationError(f"{where}.content: {exc}") from None
 
 
 @define(frozen=True, slots=True)
@@ -511,6 +684,9 @@ class ToolResultMessage:
     def text(self) -> str:
         """All text blocks joined."""
         return "".join(b.text for b in self.content if isinstance(b, TextContent))
+
+    def __attrs_post_init__(self) -> None:
+        _clean(self, "ToolResultMessage", ("tool_call_id", "tool_name"))
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -563,6 +739,9 @@ class ToolDefinition:
     description: str
     parameters: dict[str, Any] = field(factory=lambda: {"type": "object", "properties": {}})
     cache_control: CacheControl | None = None
+
+    def __attrs_post_init__(self) -> None:
+        _clean(self, "ToolDefinition", ("description",), ("parameters",))
 
     def to_dict(self) -> dict[str, Any]:
         out = {"name": self.name, "description": self.description, "parameters": self.parameters}
