@@ -29,7 +29,7 @@ from typing import Any, Literal, TypeAlias, TypeVar, cast
 import attrs
 from attrs import define, field
 
-from agentkit._log import get_logger
+from agentkit._json import encodable_json, encodable_text
 from agentkit.errors import AgentkitError, SerializationError
 
 __all__ = [
@@ -118,89 +118,6 @@ def _tuple_of(items: Sequence[Any]) -> tuple[Any, ...]:
 
 # --------------------------------------------------------------------------- safe text
 
-_log = get_logger("agentkit.messages")
-_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
-def _fix_surrogates(text: str) -> tuple[str, int, int]:
-    """``text`` made encodable: (text, lone surrogates replaced, surrogate pairs joined).
-
-    A high surrogate followed by a low one is one character split in two
-    (UTF-16 thinking): it is joined back, not lost. Every other surrogate
-    becomes U+FFFD.
-    """
-    surrogates = len(_SURROGATE.findall(text))
-    if not surrogates:
-        return text, 0, 0
-    fixed = text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
-    joined = len(text) - len(fixed)
-    return fixed, surrogates - 2 * joined, joined
-
-
-def _log_fixed(where: str, replaced: int, joined: int, **fields: Any) -> None:
-    _log.warning(
-        "messages.surrogates_replaced", where=where, count=replaced, joined=joined, **fields
-    )
-
-
-def _replace_surrogates(text: str, where: str, **fields: Any) -> str:
-    """``text`` with lone surrogates replaced by U+FFFD (see :func:`_fix_surrogates`)."""
-    if text.isascii():  # O(1) in CPython: the common case costs nothing
-        return text
-    fixed, replaced, joined = _fix_surrogates(text)
-    if fixed is not text:
-        _log_fixed(where, replaced, joined, **fields)
-    return fixed
-
-
-def _has_surrogate(value: Any) -> bool:
-    stack = [value]
-    while stack:  # iterative: JSON may nest deeper than the recursion limit allows
-        item = stack.pop()
-        if isinstance(item, str):
-            if not item.isascii() and _SURROGATE.search(item):
-                return True
-        elif isinstance(item, dict):
-            stack.extend(item.keys())
-            stack.extend(item.values())
-        elif isinstance(item, list | tuple):
-            stack.extend(item)
-    return False
-
-
-def _rebuild(value: Any, counter: list[int]) -> Any:
-    """A copy of JSON data with surrogates fixed, counting into ``counter`` (replaced, joined).
-
-    Tuples become lists, as in JSON.
-    """
-
-    def clean(text: str) -> str:
-        fixed, replaced, joined = _fix_surrogates(text)
-        counter[0] += replaced
-        counter[1] += joined
-        return fixed
-
-    holder: list[Any] = [None]
-    stack: list[tuple[Any, Any, Any]] = [(value, holder, 0)]
-    while stack:  # iterative, like _has_surrogate
-        item, parent, key = stack.pop()
-        if isinstance(item, str):
-            parent[key] = clean(item)
-        elif isinstance(item, dict):
-            mapping: dict[Any, Any] = {}
-            parent[key] = mapping
-            for k, v in item.items():
-                new_key = clean(k) if isinstance(k, str) else k
-                mapping[new_key] = None  # keeps the key order; filled in below
-                stack.append((v, mapping, new_key))
-        elif isinstance(item, list | tuple):
-            items: list[Any] = [None] * len(item)
-            parent[key] = items
-            stack.extend((v, items, i) for i, v in enumerate(item))
-        else:
-            parent[key] = item
-    return holder[0]
-
 
 def _clean(value: object, owner: str, texts: tuple[str, ...], data: tuple[str, ...] = ()) -> None:
     """Make the string fields ``texts`` and JSON fields ``data`` of a new value encodable.
@@ -213,16 +130,15 @@ def _clean(value: object, owner: str, texts: tuple[str, ...], data: tuple[str, .
             continue
         if not isinstance(text, str):
             raise TypeError(f"{owner}.{name} must be a str, got {type(text).__name__}")
-        cleaned = _replace_surrogates(text, f"{owner}.{name}")
+        cleaned = encodable_text(text, f"{owner}.{name}")
         if cleaned is not text:
             object.__setattr__(value, name, cleaned)
     for name in data:
         mapping = getattr(value, name)
-        if mapping is None or not _has_surrogate(mapping):
-            continue
-        counter = [0, 0]
-        object.__setattr__(value, name, _rebuild(mapping, counter))
-        _log_fixed(f"{owner}.{name}", counter[0], counter[1])
+        if mapping is not None:
+            cleaned_data = encodable_json(mapping, f"{owner}.{name}")
+            if cleaned_data is not mapping:
+                object.__setattr__(value, name, cleaned_data)
 
 
 # --------------------------------------------------------------------------- content

@@ -35,6 +35,7 @@ from attrs import define, field
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
+from agentkit._json import encodable_text
 from agentkit._log import get_logger
 from agentkit._schema import NotJSONError, function_schema, to_jsonable
 from agentkit.errors import AgentkitError, ToolDefinitionError
@@ -45,7 +46,6 @@ from agentkit.messages import (
     ToolCall,
     ToolDefinition,
     UserContent,
-    _replace_surrogates,
 )
 
 __all__ = [
@@ -454,7 +454,7 @@ class Tool:
         if value is None:
             return ToolResult(())
         if isinstance(value, str):
-            return ToolResult(_replace_surrogates(value, "tool result", tool=self.name))
+            return ToolResult(encodable_text(value, "tool result", tool=self.name))
         if isinstance(value, TextContent | ImageContent):
             return ToolResult(value)
         if isinstance(value, list | tuple) and value:
@@ -473,7 +473,7 @@ class Tool:
                 f"to the model: {exc}"
             ) from None
         text = json.dumps(data, sort_keys=True, ensure_ascii=False, allow_nan=False)
-        return ToolResult(_replace_surrogates(text, "tool result", tool=self.name))
+        return ToolResult(encodable_text(text, "tool result", tool=self.name))
 
 
 def _is_async(fn: Callable[..., Any]) -> bool:
