@@ -75,6 +75,8 @@ usages = st.builds(
     st.booleans(),
 )
 user_messages = st.builds(UserMessage, st.lists(st.one_of(texts, images), max_size=4))
+
+
 def _call_id_or_self(block: object) -> object:
     return block.id if isinstance(block, ToolCall) else ("block", id(block))
 
