@@ -30,11 +30,21 @@ def canonical_json(value: Any) -> str:
     return _ENCODER.encode(value)
 
 
+def _encodes(text: str) -> bool:
+    if text.isascii():  # O(1) in CPython: the common case costs nothing
+        return True
+    try:
+        text.encode("utf-8")  # C speed: several times faster than a regex scan
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def fix_surrogates(text: str) -> tuple[str, int, int]:
     """``text`` made encodable, with how many lone surrogates were replaced and pairs joined."""
-    surrogates = len(_SURROGATE.findall(text))
-    if not surrogates:
+    if _encodes(text):
         return text, 0, 0
+    surrogates = len(_SURROGATE.findall(text))
     fixed = text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
     joined = len(text) - len(fixed)  # each joined pair is one character shorter
     return fixed, surrogates - 2 * joined, joined
@@ -48,7 +58,7 @@ def _report(where: str, replaced: int, joined: int, fields: dict[str, Any]) -> N
 
 def encodable_text(text: str, where: str, **fields: Any) -> str:
     """``text`` itself when it encodes as UTF-8, else a fixed copy (logged, naming ``where``)."""
-    if text.isascii():  # O(1) in CPython: the common case costs nothing
+    if _encodes(text):
         return text
     fixed, replaced, joined = fix_surrogates(text)
     if fixed is not text:
@@ -61,7 +71,7 @@ def _has_surrogate(value: Any) -> bool:
     while stack:  # iterative: JSON may nest deeper than the recursion limit allows
         item = stack.pop()
         if isinstance(item, str):
-            if not item.isascii() and _SURROGATE.search(item):
+            if not _encodes(item):
                 return True
         elif isinstance(item, dict):
             stack.extend(item.keys())

@@ -189,7 +189,9 @@ class TextContent:
     cache_control: CacheControl | None = None
 
     def __attrs_post_init__(self) -> None:
-        _clean(self, "TextContent", ("text",))
+        text = self.text
+        if type(text) is not str or not text.isascii():  # the common case, inlined
+            _clean(self, "TextContent", ("text",))
 
     def to_dict(self) -> dict[str, Any]:
         return _cache_to({"type": "text", "text": self.text}, self.cache_control)
