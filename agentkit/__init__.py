@@ -56,9 +56,11 @@ from agentkit.messages import (
     TextContent,
     ThinkingContent,
     ToolCall,
+    ToolCallIdError,
     ToolDefinition,
     ToolResultMessage,
     Usage,
+    UsageError,
     UserMessage,
     message_from_dict,
 )
@@ -89,7 +91,15 @@ from agentkit.providers import (
     Timeouts,
 )
 from agentkit.stream import EventStream
-from agentkit.tools import Tool, ToolContext, ToolOutputError, ToolResult, collect_tools, tool
+from agentkit.tools import (
+    Tool,
+    ToolContext,
+    ToolOutputError,
+    ToolResult,
+    ToolThreadLimitError,
+    collect_tools,
+    tool,
+)
 from agentkit.transforms import (
     CacheBreakpoints,
     CacheMarkerError,
@@ -198,6 +208,9 @@ __all__ = [
     "RunError",
     "SerializationError",
     "StreamCancelledError",
+    "ToolCallIdError",
+    "ToolThreadLimitError",
+    "UsageError",
     "StreamClosedError",
     "StreamError",
     "ToolDefinitionError",
