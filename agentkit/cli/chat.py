@@ -4,6 +4,10 @@ Each line you type is a prompt; the answer streams as it arrives, followed by
 what the request cost. Ctrl-C aborts the answer in progress (the session
 goes on); Ctrl-C at the prompt, Ctrl-D or ``/exit`` ends the session, which
 then prints every request and what caching saved.
+
+A line that starts with ``/`` is a command of the chat, never sent to the
+model (``/help`` lists them); start a line with ``//`` to send it with one
+``/``.
 """
 
 from __future__ import annotations
@@ -24,12 +28,42 @@ from agentkit.messages import StopReason
 __all__ = ["run_chat"]
 
 EXIT_WORDS = frozenset({"/exit", "/quit"})
+COMMANDS = {
+    "/help": "list these commands",
+    "/usage": "the requests so far: tokens, cache reads and writes, cost",
+    "/reset": "forget the conversation (start again)",
+    "/exit": "end the session (also /quit, Ctrl-D, Ctrl-C at the prompt)",
+}
 
 
 class ChatAgent(Agent):
     """The agent behind ``agentkit chat``: a plain conversation, no tools."""
 
     max_turns = 20
+
+
+def _help_text() -> str:
+    width = max(len(name) for name in COMMANDS)
+    lines = [f"  {name.ljust(width)}  {what}" for name, what in COMMANDS.items()]
+    lines.append(f"  {'//text'.ljust(width)}  send /text to the model")
+    return "\n".join(lines)
+
+
+def _run_command(command: str, agent: Agent, display: RunDisplay, console: Console) -> None:
+    """Carry out a ``/`` command other than the exit words, locally."""
+    name = command.split(maxsplit=1)[0]
+    if name == "/help":
+        console.print(_help_text(), markup=False)
+    elif name == "/usage":
+        if display.requests:
+            display.print_summary()
+        else:
+            console.print("No requests yet.")
+    elif name == "/reset":
+        agent.reset()
+        console.print("The conversation is forgotten; the request table is kept.")
+    else:
+        console.print(f"Unknown command {name}; /help lists the commands.", markup=False)
 
 
 def _read_line(prompt: str, reader: Callable[[str], str]) -> str | None:
@@ -53,9 +87,11 @@ async def run_chat(
     async with open_session(provider, model=model, base_url=base_url) as session:
         agent = ChatAgent(provider=session.provider, model=session.model, system_prompt=system)
         display = RunDisplay(console)
+        mode = "[bold red]LIVE[/]" if session.live else "[bold green]offline[/]"
         console.print(
-            f"[bold]agentkit chat[/] · {session.model} via {session.where}\n"
-            "[dim]Ctrl-C aborts an answer; Ctrl-C at the prompt, Ctrl-D or /exit quits.[/]"
+            f"[bold]agentkit chat[/] · {mode} · {session.model} via {session.where}\n"
+            "[dim]/help lists the commands; Ctrl-C aborts an answer; "
+            "Ctrl-C at the prompt, Ctrl-D or /exit quits.[/]"
         )
         async with anyio.create_task_group() as tasks:
             leave = tasks.cancel_scope
@@ -77,6 +113,11 @@ async def run_chat(
                 if line is None or line.strip() in EXIT_WORDS:
                     break
                 if not line.strip():
+                    continue
+                if line.lstrip().startswith("//"):
+                    line = line.lstrip()[1:]
+                elif line.lstrip().startswith("/"):
+                    _run_command(line.strip(), agent, display, console)
                     continue
                 try:
                     result = await display.show(agent.prompt(line))

@@ -1,8 +1,12 @@
-"""Command line: ``python -m agentkit.testing.emulator --port 8765`` (Ctrl-C stops it)."""
+"""Command line: ``python -m agentkit.testing.emulator --port 8765`` (Ctrl-C stops it).
+
+``agentkit emulator`` runs the same program under its own name.
+"""
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import sys
 import threading
 from collections.abc import Sequence
@@ -13,10 +17,13 @@ from agentkit.testing.emulator.state import SystemClock
 
 __all__ = ["main"]
 
+PROG = "python -m agentkit.testing.emulator"
+INSTALL_HINT = "pip install 'agentkit-loop[emulator]'"
 
-def _parser() -> argparse.ArgumentParser:
+
+def _parser(prog: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m agentkit.testing.emulator",
+        prog=prog,
         description="A local Anthropic + OpenRouter API with faithful prompt caching.",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default loopback)")
@@ -41,12 +48,25 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None, *, stop: threading.Event | None = None) -> int:
-    """Serve until Ctrl-C (or until ``stop`` is set, for tests)."""
-    args = _parser().parse_args(argv)
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    prog: str = PROG,
+    install_hint: str = INSTALL_HINT,
+    stop: threading.Event | None = None,
+) -> int:
+    """Serve until Ctrl-C (or until ``stop`` is set, for tests).
+
+    ``prog`` names the program in its messages; ``install_hint`` is what it
+    says to run when uvicorn is missing (then it exits with status 2).
+    """
+    args = _parser(prog).parse_args(argv)
     configure_program_logging(args.log_level)
     if args.providers < 1:
-        print("--providers must be at least 1", file=sys.stderr)
+        print(f"{prog}: --providers must be at least 1", file=sys.stderr)
+        return 2
+    if importlib.util.find_spec("uvicorn") is None:
+        print(f"{prog} needs uvicorn: {install_hint}", file=sys.stderr)
         return 2
     names = ("Anthropic", "Amazon Bedrock", "Google", "Azure")
     upstreams = tuple(
