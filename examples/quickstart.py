@@ -2,9 +2,10 @@
 
     python examples/quickstart.py          (or: make demo)
 
-With no API key it talks to agentkit's local emulator of the OpenRouter API,
-started in-process: offline, free, with Anthropic's caching rules. With
-OPENROUTER_API_KEY set, the same code talks to OpenRouter (a few cents).
+It talks to agentkit's local emulator of the OpenRouter API, started
+in-process: offline, free, with Anthropic's caching rules, even when an API
+key is exported. With AGENTKIT_LIVE=1 (and OPENROUTER_API_KEY) the same code
+talks to OpenRouter (a few cents); the header says which.
 After every request it prints the tokens read from and written to the cache
 and the cost; at the end, what caching saved.
 """
@@ -85,7 +86,7 @@ class TravelAgent(Agent):
 
 async def main() -> None:
     console = Console(highlight=False)
-    # The emulator without a key, OpenRouter with OPENROUTER_API_KEY.
+    # The emulator, unless AGENTKIT_LIVE=1 asks for a real service.
     async with open_session() as session:
         console.print(f"[bold]agentkit quickstart[/] · {session.model} via {session.where}")
         agent = TravelAgent(provider=session.provider, model=session.model)

@@ -19,6 +19,10 @@ if ! "$build_python" -m build --outdir "$work/dist" "$root" >"$work/build.log" 2
     exit 1
 fi
 ls "$work"/dist/*.tar.gz "$work"/dist/*.whl >/dev/null
+if ! tar tzf "$work"/dist/*.tar.gz | grep -q '^[^/]*/LICENSE$'; then
+    echo "smoke: the sdist lacks LICENSE" >&2
+    exit 1
+fi
 
 "$venv_python" -m venv "$work/venv"
 "$work/venv/bin/python" -m pip install --quiet --disable-pip-version-check "$work"/dist/*.whl

@@ -89,7 +89,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         # The emulator parses its own options; test support is imported only here.
         from agentkit.testing.emulator.__main__ import main as serve  # noqa: PLC0415
 
-        return serve(arguments[1:], prog="agentkit emulator", install_hint=INSTALL_HINT)
+        return serve(arguments[1:], prog="agentkit emulator", extra=EXTRA)
     args = _parser().parse_args(arguments)
     from agentkit.cli.providers import resolve  # noqa: PLC0415
 

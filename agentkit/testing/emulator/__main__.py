@@ -18,7 +18,7 @@ from agentkit.testing.emulator.state import SystemClock
 __all__ = ["main"]
 
 PROG = "python -m agentkit.testing.emulator"
-INSTALL_HINT = "pip install 'agentkit-loop[emulator]'"
+DISTRIBUTION = "agentkit-loop"
 
 
 def _parser(prog: str) -> argparse.ArgumentParser:
@@ -52,13 +52,13 @@ def main(
     argv: Sequence[str] | None = None,
     *,
     prog: str = PROG,
-    install_hint: str = INSTALL_HINT,
+    extra: str = "emulator",
     stop: threading.Event | None = None,
 ) -> int:
     """Serve until Ctrl-C (or until ``stop`` is set, for tests).
 
-    ``prog`` names the program in its messages; ``install_hint`` is what it
-    says to run when uvicorn is missing (then it exits with status 2).
+    ``prog`` names the program in its messages; ``extra`` is the extra it
+    tells to install when uvicorn is missing (then it exits with status 2).
     """
     args = _parser(prog).parse_args(argv)
     configure_program_logging(args.log_level)
@@ -66,7 +66,8 @@ def main(
         print(f"{prog}: --providers must be at least 1", file=sys.stderr)
         return 2
     if importlib.util.find_spec("uvicorn") is None:
-        print(f"{prog} needs uvicorn: {install_hint}", file=sys.stderr)
+        hint = f"pip install '{DISTRIBUTION}[{extra}]'"
+        print(f"{prog} needs uvicorn (the {extra!r} extra): {hint}", file=sys.stderr)
         return 2
     names = ("Anthropic", "Amazon Bedrock", "Google", "Azure")
     upstreams = tuple(
