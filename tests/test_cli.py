@@ -8,10 +8,10 @@ import re
 import signal
 import subprocess
 import sys
-import time
+import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import anyio
 import pytest
@@ -61,8 +61,40 @@ def test_bad_arguments_exit_with_status_2(capsys: pytest.CaptureFixture[str]) ->
         main(["chat", "--provider", "nowhere"])
 
 
+class OutputWatch:
+    """Collects a child's output from a thread; ``wait_for`` blocks until a text appears."""
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        self._stream = stream
+        self._data = b""
+        self._changed = threading.Condition()
+        self._thread = threading.Thread(target=self._collect, daemon=True)
+        self._thread.start()
+
+    def _collect(self) -> None:
+        while chunk := os.read(self._stream.fileno(), 4096):
+            with self._changed:
+                self._data += chunk
+                self._changed.notify_all()
+
+    @property
+    def text(self) -> str:
+        with self._changed:
+            return self._data.decode("utf-8", errors="replace")
+
+    def wait_for(self, text: str, timeout: float = 20) -> None:
+        with self._changed:
+            seen = self._changed.wait_for(lambda: text.encode() in self._data, timeout)
+        assert seen, f"{text!r} never appeared in {self.text!r}"
+
+    def finish(self, timeout: float = 20) -> str:
+        self._thread.join(timeout)
+        assert not self._thread.is_alive(), "the child's output never ended"
+        return self.text
+
+
 @pytest.mark.skipif(sys.platform == "win32", reason="SIGINT to a child needs POSIX signals")
-def test_ctrl_c_aborts_the_reply_but_not_the_session() -> None:
+def test_ctrl_c_aborts_the_reply_but_not_the_session(tmp_path: Path) -> None:
     with Emulator(script=demo_policy) as emulator:
         emulator.inject(StallFault(after=3), times=1)  # the first reply stalls mid-stream
         env = {**without_keys(), "OPENROUTER_API_KEY": "emulator-key", "COLUMNS": "200"}
@@ -76,31 +108,31 @@ def test_ctrl_c_aborts_the_reply_but_not_the_session() -> None:
             "--base-url",
             emulator.openrouter_base_url,
         ]
-        child = subprocess.Popen(
-            command,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-            env=env,
-        )
-        assert child.stdin is not None
-        child.stdin.write("tell me something\n")
-        child.stdin.flush()
-        deadline = time.monotonic() + 20
-        while len(emulator.requests) < 1 and time.monotonic() < deadline:
-            time.sleep(0.05)
-        time.sleep(0.5)  # the reply is now stalled mid-stream
-        child.send_signal(signal.SIGINT)
-        time.sleep(0.5)
-        child.stdin.write("second question\n/exit\n")
-        child.stdin.flush()
+        with (tmp_path / "stderr").open("wb") as stderr_file:
+            child = subprocess.Popen(
+                command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr_file, env=env
+            )
         try:
-            stdout, stderr = child.communicate(timeout=20)
+            assert child.stdin is not None and child.stdout is not None
+            output = OutputWatch(child.stdout)
+            child.stdin.write(b"tell me something\n")
+            child.stdin.flush()
+            # The first words arrived, and the stall (an hour) holds the rest back.
+            output.wait_for("> You said")
+            child.send_signal(signal.SIGINT)
+            output.wait_for("(aborted)")
+            child.stdin.write(b"second question\n/exit\n")
+            child.stdin.close()
+            stdout = output.finish()
+            status = child.wait(timeout=20)
         finally:
             child.kill()
-    assert child.returncode == 0, stderr
-    assert "(aborted)" in stdout
+            child.wait(timeout=20)
+            for pipe in (child.stdin, child.stdout):
+                if pipe is not None:
+                    pipe.close()
+    stderr = (tmp_path / "stderr").read_text(encoding="utf-8")
+    assert status == 0, stderr
     assert "You said: second question" in stdout
     assert len(emulator.requests) == 2
 
