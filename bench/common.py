@@ -31,6 +31,8 @@ PACKAGES = (
     "anthropic",
     "uvicorn",
 )
+# Distributions whose name on the package index differs from the name reported.
+DISTRIBUTIONS = {"agentkit": "agentkit-loop"}
 
 
 def versions() -> dict[str, str | None]:
@@ -38,7 +40,7 @@ def versions() -> dict[str, str | None]:
     out: dict[str, str | None] = {"python": platform.python_version()}
     for name in PACKAGES:
         try:
-            out[name] = importlib.metadata.version(name)
+            out[name] = importlib.metadata.version(DISTRIBUTIONS.get(name, name))
         except importlib.metadata.PackageNotFoundError:
             out[name] = None
     return out
