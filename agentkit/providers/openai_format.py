@@ -285,9 +285,7 @@ class ChunkState:
         choice = choices[0]
         delta = choice.get("delta")
         if delta:
-            content = delta.get("content")
-            if content:
-                out.append(builder.text("text", as_text(content)))
+            # Thinking before text: a whole answer's one delta carries both, thinking first.
             # OpenRouter says ``reasoning``; DeepSeek, xAI and vLLM say ``reasoning_content``.
             reasoning = delta.get("reasoning") or delta.get("reasoning_content")
             details = delta.get("reasoning_details")
@@ -298,6 +296,9 @@ class ChunkState:
             blocks = delta.get("thinking_blocks")
             if blocks:
                 self._thinking_blocks(blocks, out, emit=not reasoning and not details)
+            content = delta.get("content")
+            if content:
+                out.append(builder.text("text", as_text(content)))
             calls = delta.get("tool_calls")
             if calls:
                 self._tool_calls(calls, out)
