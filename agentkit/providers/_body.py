@@ -14,6 +14,7 @@ import zlib
 from collections import deque
 from collections.abc import AsyncIterator
 
+import anyio
 import httpx
 
 from agentkit.providers.errors import ResponseFormatError
@@ -137,6 +138,24 @@ class BodyPieces:
     def _count(self, piece: bytes) -> bytes:
         self._total += len(piece)
         return piece
+
+    async def discard_rest(self, *, max_bytes: int = 1024 * 1024, seconds: float = 0.5) -> bool:
+        """Read the raw body to its end without decompressing it; False if cut short.
+
+        Reaching the end lets httpx finish its chain of async generators
+        normally; abandoning them makes trio warn (httpx #3686).
+        """
+        seen = 0
+        with anyio.move_on_after(seconds):
+            try:
+                async for raw in self._raw:
+                    seen += len(raw)
+                    if seen > max_bytes:
+                        return False
+            except httpx.TransportError:
+                return False
+            return True
+        return False
 
     async def aclose(self) -> None:
         await self._raw.aclose()  # type: ignore[attr-defined]

@@ -237,26 +237,16 @@ class SSEReader:
                 )
         return self._scrub(data.decode("utf-8", "replace"))
 
-    async def drain(self, *, max_bytes: int = 64 * 1024, seconds: float = 0.5) -> None:
+    async def drain(self) -> None:
         """Read what is left of a finished answer's body (usually nothing) to its end.
 
-        Reaching the end of the body lets httpx finish its chain of async
-        generators normally; abandoning them makes trio warn (httpx #3686).
-        Bytes after the answer's final event carry nothing we use. Called
-        after the answer was handed on, so it never delays the caller.
+        Raw bytes, not decompressed, within bounds (see
+        :meth:`BodyPieces.discard_rest`). Called after the answer was handed
+        on, so it never delays the caller.
         """
         if self._done or self._body is None:
             return
-        seen = 0
-        with anyio.move_on_after(seconds):
-            try:
-                async for piece in self._body:
-                    seen += len(piece)
-                    if seen > max_bytes:
-                        return
-            except (httpx.TransportError, ProviderError):
-                return
-        self._done = True
+        self._done = await self._body.discard_rest()
 
     async def aclose(self) -> None:
         """Finalize the body iterator now (also when the answer ended before the body did)."""
@@ -574,6 +564,7 @@ class HTTPProviderBase:
                 async for piece in pieces:
                     body += piece
                     if len(body) >= _MAX_ERROR_BODY:
+                        await pieces.discard_rest()
                         break
             finally:
                 await pieces.aclose()
