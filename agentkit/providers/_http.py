@@ -79,7 +79,8 @@ def _optional_positive(instance: Any, attribute: Any, value: float | None) -> No
 class Timeouts:
     """Seconds to wait.
 
-    ``idle`` bounds the wait for the response headers, and then the time
+    ``idle`` bounds the wait for the response headers (from sending the
+    request, connecting included), and then the time
     spent waiting for bytes since the last *progress*: a content delta, a
     usage or a stop event. Keep-alives (Anthropic ``ping`` events, chunks
     with empty ``choices``, SSE comments) are not progress, so they cannot

@@ -218,6 +218,32 @@ async def test_a_key_echoed_in_ids_models_and_upstream_stays_out_of_the_saved_se
     assert "gen-***" in saved and "m-***" in saved and "p-***" in saved
 
 
+async def test_a_key_echoed_in_anthropic_fields_stays_out_of_logs_and_the_session() -> None:
+    start = {"id": f"msg-{SENTINEL}", "model": f"m-{SENTINEL}", "usage": {"input_tokens": 1}}
+    text = {"type": "text", "text": "hi"}
+    frames = [
+        {"type": "message_start", "message": start},
+        {"type": "content_block_start", "index": 0, "content_block": {"type": f"b-{SENTINEL}"}},
+        {"type": "content_block_start", "index": 1, "content_block": text},
+        {"type": "content_block_stop", "index": 1},
+        {"type": "message_delta", "delta": {"stop_reason": f"s-{SENTINEL}"}, "usage": {}},
+        {"type": "message_stop"},
+    ]
+    body = "".join(f"event: {f['type']}\ndata: {json.dumps(f)}\n\n" for f in frames).encode()
+    sse = {"content-type": "text/event-stream", "request-id": f"req-{SENTINEL}"}
+    transport = httpx.MockTransport(lambda request: httpx.Response(200, headers=sse, content=body))
+    with structlog.testing.capture_logs() as logs, anyio.fail_after(10):
+        async with httpx.AsyncClient(transport=transport) as client:
+            agent = Agent(provider_for("anthropic", "https://svc.example", client), model="m")
+            result = await agent.run("Hello")
+    saved = json.dumps([m.to_dict() for m in agent.messages])
+    assert result.text == "hi"
+    events = {e["event"] for e in logs}
+    assert {"anthropic.block_skipped", "anthropic.unknown_stop_reason"} <= events
+    assert SENTINEL not in saved and SENTINEL not in repr(logs)
+    assert "msg-***" in saved and "b-***" in repr(logs) and "s-***" in repr(logs)
+
+
 @given(st.text(), st.text(min_size=MIN_REDACTED_LENGTH))
 def test_redaction_removes_every_long_enough_secret(text: str, secret: str) -> None:
     out = redact(text + secret + text, [secret])
