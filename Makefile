@@ -76,11 +76,13 @@ $(BENCH_VENV)/.installed: pyproject.toml bench/requirements.txt
 bench: $(BENCH_VENV)/.installed
 	$(BENCH_VENV)/bin/python -m bench
 
-# Thousands of agent runs against the emulator with random faults (docs/reliability.md);
+# Thousands of agent runs against the emulator with random faults, on asyncio then trio
+# (docs/reliability.md);
 # not part of `make test`. Fails on an undocumented outcome, a leak, or memory growth.
 .PHONY: soak
 soak: $(STAMP)
 	$(BIN)/python scripts/soak.py --runs 3000 --progress
+	$(BIN)/python scripts/soak.py --runs 1500 --backend trio --progress
 
 clean:
 	rm -rf $(VENV) $(BENCH_VENV) .mypy_cache .ruff_cache .pytest_cache dist build site

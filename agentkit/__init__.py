@@ -38,7 +38,14 @@ from agentkit.events import (
     TurnEnd,
     TurnStart,
 )
-from agentkit.loop import AbortSignal, LoopConfig, RunResult, RunStream, agent_loop
+from agentkit.loop import (
+    AbortSignal,
+    LoopConfig,
+    RunResult,
+    RunStream,
+    ToolCallDecision,
+    agent_loop,
+)
 from agentkit.messages import (
     AssistantMessage,
     CacheControl,
@@ -49,9 +56,11 @@ from agentkit.messages import (
     TextContent,
     ThinkingContent,
     ToolCall,
+    ToolCallIdError,
     ToolDefinition,
     ToolResultMessage,
     Usage,
+    UsageError,
     UserMessage,
     message_from_dict,
 )
@@ -82,8 +91,15 @@ from agentkit.providers import (
     Timeouts,
 )
 from agentkit.stream import EventStream
-from agentkit.tool_execution import ToolCallDecision
-from agentkit.tools import Tool, ToolContext, ToolOutputError, ToolResult, collect_tools, tool
+from agentkit.tools import (
+    Tool,
+    ToolContext,
+    ToolOutputError,
+    ToolResult,
+    ToolThreadLimitError,
+    collect_tools,
+    tool,
+)
 from agentkit.transforms import (
     CacheBreakpoints,
     CacheMarkerError,
@@ -192,6 +208,9 @@ __all__ = [
     "RunError",
     "SerializationError",
     "StreamCancelledError",
+    "ToolCallIdError",
+    "ToolThreadLimitError",
+    "UsageError",
     "StreamClosedError",
     "StreamError",
     "ToolDefinitionError",

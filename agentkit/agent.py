@@ -20,15 +20,18 @@ instance. Hooks are methods to override; the ones left alone cost nothing.
 
 from __future__ import annotations
 
-import uuid
 import weakref
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from types import MappingProxyType
 from typing import Any, ClassVar, Literal
 
 import anyio
+import attrs
 from attrs import define
 
-from agentkit.errors import AgentBusyError
+from agentkit._abort import AbortSignal
+from agentkit._tool_execution import ToolCallDecision
+from agentkit.errors import AgentBusyError, ToolDefinitionError
 from agentkit.events import (
     AgentEnd,
     AgentEvent,
@@ -37,26 +40,29 @@ from agentkit.events import (
     ToolExecutionEnd,
     ToolExecutionStart,
 )
-from agentkit.loop import AbortSignal, LoopConfig, RunResult, RunStream, _prompt_messages, _Run
+from agentkit.loop import (
+    EventListener,
+    LoopConfig,
+    RunResult,
+    RunStream,
+    agent_loop,
+    prompt_messages,
+    unanswered_calls,
+)
 from agentkit.messages import (
     AssistantMessage,
     Context,
     Message,
     TextContent,
     ToolCall,
-    ToolResultMessage,
     UserMessage,
 )
 from agentkit.providers.base import ModelOptions, Provider, ReasoningOptions
-from agentkit.stream import EventStream
-from agentkit.tool_execution import ToolCallDecision
 from agentkit.tools import Tool, ToolResult, collect_tools
 from agentkit.transforms.caching import CacheBreakpoints, cache_breakpoints
 from agentkit.transforms.pipeline import Pipeline, Transform, TransformInfo
 
-__all__ = ["Agent", "AgentState", "Listener"]
-
-Listener = Callable[[AgentEvent], Awaitable[None] | None]
+__all__ = ["Agent", "AgentState"]
 
 
 @define(frozen=True, slots=True)
@@ -68,32 +74,6 @@ class AgentState:
     streaming_message: AssistantMessage | None
     pending_tool_calls: frozenset[str]
     error: BaseException | None
-
-
-NOT_RUN_STOPPED = "Not run: the run stopped before this call had a result."
-
-
-def _unanswered_calls(messages: Sequence[Message]) -> tuple[ToolResultMessage, ...]:
-    """Error results for the last answer's calls that have none (its run was cancelled)."""
-    answered: set[str] = set()
-    for message in reversed(messages):
-        if isinstance(message, ToolResultMessage):
-            answered.add(message.tool_call_id)
-        elif isinstance(message, AssistantMessage):
-            return tuple(
-                ToolResultMessage(call.id, call.name, NOT_RUN_STOPPED, is_error=True)
-                for call in message.tool_calls
-                if call.id not in answered
-            )
-        else:
-            return ()
-    return ()
-
-
-def _release_weakly(agent: weakref.ref[Agent], token: object) -> None:
-    alive = agent()
-    if alive is not None:
-        alive._release(token)
 
 
 def _as_message(message: str | Message) -> Message:
@@ -115,11 +95,24 @@ class Agent:
     max_tokens: ClassVar[int | None] = None
     temperature: ClassVar[float | None] = None
     reasoning: ClassVar[ReasoningOptions | None] = None
+    stop: ClassVar[tuple[str, ...]] = ()
+    extra: ClassVar[Mapping[str, Any]] = MappingProxyType({})
     max_turns: ClassVar[int | None] = 100
     tool_execution: ClassVar[Literal["parallel", "sequential"]] = "parallel"
     tool_timeout: ClassVar[float | None] = 300.0
     caching: ClassVar[CacheBreakpoints] = cache_breakpoints
     transforms: ClassVar[Sequence[Transform]] = ()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # A tool method named like an Agent attribute would silently replace it.
+        for attr, value in vars(cls).items():
+            if isinstance(value, Tool) and hasattr(Agent, attr):
+                raise ToolDefinitionError(
+                    f"{cls.__qualname__}: the tool method {attr!r} would replace "
+                    f"Agent.{attr}; give it another name (@tool(name={attr!r}) keeps "
+                    "the name the model sees)"
+                )
 
     def __init__(
         self,
@@ -154,17 +147,19 @@ class Agent:
         self._messages: list[Message] = list(messages)
         self._steering: list[Message] = []
         self._follow_ups: list[Message] = []
-        self._listeners: list[Listener] = []
+        self._listeners: list[EventListener] = []
         self._error: BaseException | None = None
-        self._run_token: object | None = None
-        self._abort: AbortSignal | None = None
+        self._active: _AgentRun | None = None  # the run whose producer is running
+        # The last stream prompt() returned, until it starts; held weakly, so a
+        # stream dropped unused frees the agent without any finalizer.
+        self._pending: weakref.ref[RunStream] | None = None
         self._streaming: AssistantMessage | None = None
         self._pending_calls: set[str] = set()
         self._idle_waiters: list[anyio.Event] = []
         self._loop_config(AbortSignal())  # bad options fail here, naming the problem
 
     def __repr__(self) -> str:
-        state = "running" if self._run_token is not None else "idle"
+        state = "running" if self._busy() else "idle"
         return (
             f"<{type(self).__name__} model={self.model!r} provider={self._provider.name!r} "
             f"{len(self._messages)} messages, {state}>"
@@ -177,7 +172,7 @@ class Agent:
         """A read-only snapshot of the conversation and the run in progress."""
         return AgentState(
             tuple(self._messages),
-            self._run_token is not None,
+            self._busy(),
             self._streaming,
             frozenset(self._pending_calls),
             self._error,
@@ -201,7 +196,7 @@ class Agent:
         self._follow_ups.clear()
         self._error = None
 
-    def subscribe(self, listener: Listener) -> Callable[[], None]:
+    def subscribe(self, listener: EventListener) -> Callable[[], None]:
         """Call ``listener`` with every event of every run; returns the unsubscribe function."""
         self._listeners.append(listener)
 
@@ -215,7 +210,7 @@ class Agent:
 
     def prompt(self, message: str | Message | Sequence[Message]) -> RunStream:
         """Start a run answering ``message``; returns its event stream (started on first use)."""
-        prompts = _prompt_messages(message)
+        prompts = prompt_messages(message)
         if not prompts:
             raise ValueError("prompt() needs at least one message")
         return self._start(prompts)
@@ -224,7 +219,7 @@ class Agent:
         """Run again on the conversation as it is (after an error, or queued tool results)."""
         if not self._messages:
             raise ValueError("continue_() needs a conversation; use prompt()")
-        if isinstance(self._messages[-1], AssistantMessage) and not _unanswered_calls(
+        if isinstance(self._messages[-1], AssistantMessage) and not unanswered_calls(
             self._messages
         ):
             queued = self._steering or self._follow_ups
@@ -235,8 +230,13 @@ class Agent:
         return self._start(())
 
     async def run(self, message: str | Message | Sequence[Message]) -> RunResult:
-        """Run to the end and return the result (events go to listeners only)."""
-        return await self.prompt(message).result()
+        """Run to the end and return the result (events go to listeners only).
+
+        It returns, raises or is cancelled only once the run's work has stopped:
+        tools' cleanup has run, the HTTP response is closed, the agent is idle.
+        """
+        async with self.prompt(message) as stream:
+            return await stream.result()
 
     def steer(self, message: str | Message) -> None:
         """Queue a message for the current run, delivered after the running tools."""
@@ -248,56 +248,53 @@ class Agent:
 
     def abort(self) -> None:
         """Stop the current run now; it ends with ``StopReason.ABORTED``."""
-        if self._abort is not None:
-            self._abort.abort()
+        if self._active is not None:
+            self._active.abort.abort()
 
     async def wait_for_idle(self) -> None:
-        """Return once no run is active."""
-        while self._run_token is not None:
+        """Return once no run is active and the last one's work has stopped."""
+        while self._active is not None:
             waiter = anyio.Event()
             self._idle_waiters.append(waiter)
             await waiter.wait()
 
+    def _busy(self) -> bool:
+        # A run whose consumer has left (``break``) is only winding down: it can no
+        # longer add to the conversation, so it does not hold the agent.
+        active = self._active
+        if active is not None and not active.stream.consumer_closed:
+            return True
+        pending = self._pending() if self._pending is not None else None
+        return pending is not None and not pending.done
+
     def _check_idle(self, action: str) -> None:
-        if self._run_token is not None:
+        if self._busy():
             raise AgentBusyError(
                 f"cannot {action}: a run is active; await it, steer() it, or abort() it"
             )
 
     def _start(self, prompts: tuple[Message, ...]) -> RunStream:
         self._check_idle("start a run")
-        # A call without a result makes the next request invalid: a run cancelled while
-        # its tools ran left some, so they get an error result first, in this run.
-        prompts = (*_unanswered_calls(self._messages), *prompts)
-        token = object()
-        abort = AbortSignal()
-        config = self._loop_config(abort)
-        run = _Run(config, tuple(self._messages), prompts, uuid.uuid4().hex[:16])
-        self._run_token, self._abort, self._error = token, abort, None
+        run = _AgentRun(self, AbortSignal())
+        run.stream = agent_loop(self._loop_config(run.abort), prompt=prompts, owner=run)
+        self._pending = weakref.ref(run.stream)
+        return run.stream
 
-        async def produce(out: RunStream) -> None:
-            try:
-                await run.produce(out)
-            except Exception as exc:
-                # A consumer that left (or was cancelled) is not a failure of the run.
-                if not out.statistics()["consumer_closed"]:
-                    self._error = exc
-                raise
-            finally:
-                self._release(token)
+    def _run_started(self, run: _AgentRun) -> Sequence[Message]:
+        if self._pending is not None and self._pending() is run.stream:
+            self._pending = None
+        if self._busy():
+            raise AgentBusyError("cannot start a run: another run of this agent is active")
+        self._active, self._error = run, None
+        return tuple(self._messages)
 
-        stream: RunStream = EventStream(produce, name=f"run:{run.run_id}")
-        # A stream dropped before it ever ran must not leave the agent busy. The
-        # finalizer holds the agent weakly: the agent's error references the stream
-        # (through its traceback), so a strong reference would keep both alive forever.
-        weakref.finalize(stream, _release_weakly, weakref.ref(self), token)
-        return stream
-
-    def _release(self, token: object) -> None:
-        if self._run_token is not token:
+    def _run_finished(self, run: _AgentRun, error: BaseException | None) -> None:
+        if self._active is not run:
             return
-        self._run_token = None
-        self._abort = None
+        # A consumer that left (or was cancelled) is not a failure of the run.
+        if isinstance(error, Exception) and not run.stream.consumer_closed:
+            self._error = error
+        self._active = None
         self._streaming = None
         self._pending_calls.clear()
         for waiter in self._idle_waiters:
@@ -308,12 +305,7 @@ class Agent:
         cls = type(self)
         return LoopConfig(
             provider=self._provider,
-            options=ModelOptions(
-                model=self.model,
-                max_tokens=self.max_tokens,
-                temperature=self.temperature,
-                reasoning=self.reasoning,
-            ),
+            options=self._model_options(),
             system_prompt=self.system_prompt,
             tools=self._tools,
             transform=self._build_transform_context(),
@@ -324,11 +316,14 @@ class Agent:
             on_event=self._handle_event,
             get_steering_messages=self._take_steering,
             get_follow_up_messages=self._take_follow_ups,
-            max_turns=self.max_turns,
-            tool_execution=self.tool_execution,
-            tool_timeout=self.tool_timeout,
             abort=abort,
+            **{name: getattr(self, name) for name in _LOOP_OPTIONS},
         )
+
+    def _model_options(self) -> ModelOptions:
+        chosen = {name: getattr(self, name) for name in _MODEL_OPTIONS}
+        chosen["extra"] = dict(chosen["extra"])  # the class default is read-only
+        return ModelOptions(model=self.model, **chosen)
 
     def _build_transform_context(self) -> Pipeline:
         """The pipeline run before each provider call: defaults, ``transforms``, then the hook."""
@@ -352,7 +347,6 @@ class Agent:
             if isinstance(event.message, AssistantMessage):
                 self._streaming = event.message
         elif isinstance(event, MessageEnd):
-            self._messages.append(event.message)
             if isinstance(event.message, AssistantMessage):
                 self._streaming = None
         elif isinstance(event, ToolExecutionStart):
@@ -386,19 +380,34 @@ class Agent:
         """Called with every event of every run, after the agent's state is updated."""
 
 
-_OPTION_NAMES = frozenset(
-    {
-        "max_tokens",
-        "temperature",
-        "reasoning",
-        "max_turns",
-        "tool_execution",
-        "tool_timeout",
-        "transforms",
-        "caching",
-    }
-)
+# Every ModelOptions field but the model, and the LoopConfig limits, are Agent
+# options of the same name: derived from the fields, so none can be forgotten.
+_MODEL_OPTIONS = tuple(f.name for f in attrs.fields(ModelOptions) if f.name != "model")
+_LOOP_OPTIONS = ("max_turns", "tool_execution", "tool_timeout")
+_OPTION_NAMES = frozenset({*_MODEL_OPTIONS, *_LOOP_OPTIONS, "transforms", "caching"})
 
 
 def _overrides(cls: type, name: str) -> bool:
     return getattr(cls, name) is not getattr(Agent, name)
+
+
+class _AgentRun:
+    """One run of an agent: the agent's side of :class:`~agentkit.loop.RunOwner`."""
+
+    __slots__ = ("abort", "agent", "stream")
+
+    def __init__(self, agent: Agent, abort: AbortSignal) -> None:
+        self.agent = agent
+        self.abort = abort
+        self.stream: RunStream
+
+    def run_starting(self, run_id: str) -> Sequence[Message]:
+        return self.agent._run_started(self)
+
+    def message_added(self, message: Message) -> None:
+        # A run winding down after its consumer left never writes over a newer run.
+        if self.agent._active is self:
+            self.agent._messages.append(message)
+
+    def run_finished(self, error: BaseException | None) -> None:
+        self.agent._run_finished(self, error)

@@ -5,6 +5,11 @@ turns until the model answers without tool calls, a turn limit is reached, a
 tool asks to end the run, or the run is aborted. Everything it does is an
 event on the returned :class:`~agentkit.EventStream`; its result is a
 :class:`RunResult`. The contract for failures is in ``docs/api/agent_loop.md``.
+
+The loop is a deterministic orchestrator over exactly two effects: "call the
+model with this context" (:meth:`Provider.stream`) and "run this tool call"
+(:meth:`Tool.execute`). The clock and the id source are injectable
+(``LoopConfig.clock``, ``LoopConfig.new_id``); see ``docs/concepts/loop.md``.
 """
 
 from __future__ import annotations
@@ -12,87 +17,67 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Literal, TypeAlias
+from typing import Literal, Protocol, TypeAlias
 
-import anyio
-import structlog
 from attrs import define, field
 
-from agentkit.errors import AgentkitError, ProviderError, RunError
+from agentkit._abort import AbortSignal
+from agentkit._log import get_logger
+from agentkit._tool_execution import (
+    AfterToolCall,
+    BeforeToolCall,
+    ToolCallDecision,
+    ToolEnvironment,
+    execute_tool_calls,
+)
+from agentkit.errors import AgentkitError, ProviderError, RunError, StreamCancelledError
 from agentkit.events import (
     AgentEnd,
     AgentEvent,
     AgentStart,
-    AssistantEvent,
-    BlockEnd,
     MessageEnd,
     MessageStart,
     MessageUpdate,
     StreamStart,
-    TextDelta,
-    ThinkingDelta,
+    ToolExecutionUpdate,
     TurnEnd,
     TurnStart,
 )
 from agentkit.messages import (
-    AssistantContent,
     AssistantMessage,
     Context,
     Message,
     StopReason,
     TextContent,
-    ThinkingContent,
     ToolResultMessage,
     Usage,
     UserMessage,
 )
 from agentkit.providers.base import ModelOptions, Provider
 from agentkit.stream import EventStream
-from agentkit.tool_execution import AfterToolCall, BeforeToolCall, execute_tool_calls
 from agentkit.tools import Tool
 from agentkit.transforms.pipeline import Transform, TransformInfo
 
 __all__ = [
     "AbortSignal",
+    "AfterToolCall",
+    "BeforeToolCall",
+    "ToolCallDecision",
     "EventListener",
     "LoopConfig",
+    "RunOwner",
     "RunResult",
     "RunStream",
     "agent_loop",
 ]
 
-_log = structlog.get_logger("agentkit.loop")
+_log = get_logger("agentkit.loop")
 
 EventListener: TypeAlias = Callable[[AgentEvent], Awaitable[None] | None]
 
 
-class AbortSignal:
-    """Aborts a run: cancels its provider stream and running tools at once.
-
-    Call :meth:`abort` from the same event loop as the run (a task, a callback).
-    """
-
-    __slots__ = ("_aborted", "_scopes")
-
-    def __init__(self) -> None:
-        self._aborted = False
-        self._scopes: set[anyio.CancelScope] = set()
-
-    @property
-    def aborted(self) -> bool:
-        return self._aborted
-
-    def abort(self) -> None:
-        self._aborted = True
-        for scope in self._scopes:
-            scope.cancel()
-
-    def _scope(self) -> anyio.CancelScope:
-        scope = anyio.CancelScope()
-        if self._aborted:
-            scope.cancel()
-        self._scopes.add(scope)
-        return scope
+def _new_run_id() -> str:
+    return uuid.uuid4().hex[:16]
 
 
 def _system(value: str | Sequence[TextContent]) -> tuple[TextContent, ...]:
@@ -110,7 +95,11 @@ class LoopConfig:
     """How to run: the model, its tools, the hooks, and the limits.
 
     ``get_steering_messages`` and ``get_follow_up_messages`` are polled by the
-    loop and must return (and forget) the messages queued since the last poll.
+    loop and must return (and forget) the messages queued since the last poll;
+    the loop polls only when it can still deliver what it gets, and every
+    message it took is in the history when the run ends. Hooks run under the
+    call's tool timeout. ``clock`` (seconds, for durations) and ``new_id``
+    (run ids) are the loop's only sources of time and identity.
     """
 
     provider: Provider
@@ -127,6 +116,8 @@ class LoopConfig:
     tool_execution: Literal["parallel", "sequential"] = "parallel"
     tool_timeout: float | None = 300.0
     abort: AbortSignal | None = None
+    clock: Callable[[], float] = time.perf_counter
+    new_id: Callable[[], str] = _new_run_id
 
     def __attrs_post_init__(self) -> None:
         if self.max_turns is not None and (
@@ -176,10 +167,35 @@ class RunResult:
         return last.text if last is not None else ""
 
 
+class RunOwner(Protocol):
+    """Who keeps the conversation a run continues (an :class:`~agentkit.Agent`).
+
+    The loop calls :meth:`run_starting` first thing in its producer, so the
+    history is read when the run really starts; :meth:`message_added` once
+    for each message committed to the conversation (handed to the listeners
+    without error; the consumer gets it unless it has left), in order; :meth:`run_finished`
+    last, however the run ends.
+    """
+
+    def run_starting(self, run_id: str) -> Sequence[Message]:
+        """The conversation to continue; raise to refuse the run."""
+        ...
+
+    def message_added(self, message: Message) -> None: ...
+
+    def run_finished(self, error: BaseException | None) -> None: ...
+
+
 RunStream: TypeAlias = EventStream[AgentEvent, RunResult]
 
 # A model stop that also ends the run reports itself as the run's reason.
 _FINAL_REASONS = frozenset({StopReason.LENGTH, StopReason.REFUSAL})
+# Progress that an abort supersedes: dropped rather than delivered after it.
+_PROGRESS = (MessageUpdate, ToolExecutionUpdate)
+
+_NO_PARTIAL = object()
+
+NOT_RUN_STOPPED = "Not run: the run stopped before this call had a result."
 
 
 def agent_loop(
@@ -188,23 +204,26 @@ def agent_loop(
     prompt: str | Message | Sequence[Message] = (),
     *,
     run_id: str | None = None,
+    owner: RunOwner | None = None,
 ) -> RunStream:
     """Run ``config`` on ``history`` plus ``prompt``; returns the run's not-yet-started stream.
 
     With no ``prompt`` the loop continues ``history``, which must then end
-    with a user message or tool results.
+    with a user message, tool results, or tool calls that have no result (they
+    get an error result saying they were not run). With ``owner`` the history
+    comes from :meth:`RunOwner.run_starting` instead.
     """
-    prompts = _prompt_messages(prompt)
-    if not prompts:
-        if not history:
-            raise ValueError("nothing to answer: give a prompt or a history")
-        if isinstance(history[-1], AssistantMessage):
-            raise ValueError("cannot continue from an assistant message: give a prompt")
-    run = _Run(config, history, prompts, run_id or uuid.uuid4().hex[:16])
+    prompts = prompt_messages(prompt)
+    if owner is not None and history:
+        raise ValueError("give either a history or an owner that keeps it, not both")
+    if owner is None:
+        _check_continuable(history, prompts)
+    run = _Run(config, history, prompts, run_id or config.new_id(), owner)
     return EventStream(run.produce, name=f"run:{run.run_id}")
 
 
-def _prompt_messages(prompt: str | Message | Sequence[Message]) -> tuple[Message, ...]:
+def prompt_messages(prompt: str | Message | Sequence[Message]) -> tuple[Message, ...]:
+    """``prompt`` as messages: a string is one user message."""
     if isinstance(prompt, str):
         return (UserMessage(prompt),)
     if isinstance(prompt, UserMessage | AssistantMessage | ToolResultMessage):
@@ -212,46 +231,83 @@ def _prompt_messages(prompt: str | Message | Sequence[Message]) -> tuple[Message
     return tuple(prompt)
 
 
-class _Partial:
-    """The streamed answer so far, kept only to record an aborted answer."""
-
-    __slots__ = ("blocks", "start")
-
-    def __init__(self) -> None:
-        self.start: AssistantMessage | None = None
-        self.blocks: dict[int, list[str] | AssistantContent] = {}
-
-    def feed(self, event: AssistantEvent) -> None:
-        if isinstance(event, TextDelta | ThinkingDelta):
-            parts = self.blocks.setdefault(event.index, [])
-            if isinstance(parts, list):
-                parts.append(event.text if isinstance(event, TextDelta) else event.thinking)
-        elif isinstance(event, BlockEnd):
-            self.blocks[event.index] = event.block
-
-    def aborted(self, model: str, provider: str) -> AssistantMessage:
-        content: list[AssistantContent] = []
-        for index in sorted(self.blocks):
-            block = self.blocks[index]
-            if isinstance(block, list):
-                text = "".join(block)
-                if text:
-                    content.append(TextContent(text))
-            elif not isinstance(block, ThinkingContent) or block.signature:
-                content.append(block)
-        if self.start is not None:
-            model, provider = self.start.model, self.start.provider
-        return AssistantMessage(
-            tuple(c for c in content if not _is_call(c)),
-            StopReason.ABORTED,
-            model=model,
-            provider=provider,
-        )
+def unanswered_calls(messages: Sequence[Message]) -> tuple[ToolResultMessage, ...]:
+    """Error results for the last answer's calls that have none (its run was stopped)."""
+    answered: set[str] = set()
+    for message in reversed(messages):
+        if isinstance(message, ToolResultMessage):
+            answered.add(message.tool_call_id)
+        elif isinstance(message, AssistantMessage):
+            return tuple(
+                ToolResultMessage(call.id, call.name, NOT_RUN_STOPPED, is_error=True)
+                for call in message.tool_calls
+                if call.id not in answered
+            )
+        else:
+            return ()
+    return ()
 
 
-def _is_call(block: AssistantContent) -> bool:
-    # A call without its result would make the next request invalid.
-    return not isinstance(block, TextContent | ThinkingContent)
+def _check_continuable(history: Sequence[Message], prompts: tuple[Message, ...]) -> None:
+    if prompts:
+        return
+    if not history:
+        raise ValueError("nothing to answer: give a prompt or a history")
+    if isinstance(history[-1], AssistantMessage) and not unanswered_calls(history):
+        raise ValueError("cannot continue from an assistant message: give a prompt")
+
+
+class _Emitter:
+    """Hands each event to the listener, then to the stream.
+
+    An event whose push was interrupted (the listener has seen it, the
+    consumer not yet) is pushed before the next one, so listener and
+    consumer see the same events, each once.
+    """
+
+    __slots__ = ("commit", "listener", "out", "superseded", "unpushed")
+
+    def __init__(
+        self,
+        out: RunStream,
+        listener: EventListener | None,
+        commit: Callable[[Message], None],
+    ) -> None:
+        self.out = out
+        self.listener = listener
+        self.commit = commit
+        self.unpushed: AgentEvent | None = None
+        self.superseded = False  # set by an abort: progress no longer goes out
+
+    async def emit(self, event: AgentEvent) -> None:
+        if self.superseded and isinstance(event, _PROGRESS):
+            return  # aborted: progress no longer goes out, to listeners or the consumer
+        unpushed = self.unpushed
+        if unpushed is not None:
+            if not (self.superseded and isinstance(unpushed, _PROGRESS)):
+                await self.out.push(unpushed)
+            self.unpushed = None
+        self.unpushed = event
+        listener = self.listener
+        if listener is not None:
+            try:
+                pending = listener(event)
+                if pending is not None:
+                    await pending
+            except Exception as exc:
+                self.unpushed = None
+                raise RunError("on_event", exc) from exc
+        if isinstance(event, MessageEnd):
+            # The listeners have it: from here on the message is part of the
+            # conversation, whether or not a consumer is still reading.
+            self.commit(event.message)
+        await self.out.push(event)
+        self.unpushed = None
+
+    def drop_progress(self) -> None:
+        """On abort: progress not yet delivered is superseded by what follows."""
+        self.superseded = True
+        self.out.discard(lambda event: isinstance(event, _PROGRESS))
 
 
 class _Run:
@@ -263,9 +319,11 @@ class _Run:
         history: Sequence[Message],
         prompts: tuple[Message, ...],
         run_id: str,
+        owner: RunOwner | None,
     ) -> None:
         self.config = config
         self.run_id = run_id
+        self.owner = owner
         self.history: list[Message] = list(history)
         self.prompts = prompts
         self.new_messages: list[Message] = []
@@ -275,31 +333,27 @@ class _Run:
         self.tool_definitions = tuple(t.definition for t in config.tools)
         self.transform_seen: set[str] = set()
         self.log = _log.bind(run_id=run_id, model=config.options.model)
-        self.out: RunStream | None = None
         self.abort = config.abort or AbortSignal()
+        self.emitter: _Emitter | None = None
 
     # ------------------------------------------------------------------ plumbing
 
     async def emit(self, event: AgentEvent) -> None:
-        listener = self.config.on_event
-        if listener is not None:
-            try:
-                pending = listener(event)
-                if pending is not None:
-                    await pending
-            except Exception as exc:
-                raise RunError("on_event", exc) from exc
-        assert self.out is not None
-        await self.out.push(event)
+        assert self.emitter is not None
+        await self.emitter.emit(event)
 
     async def add_message(self, message: Message) -> None:
         await self.emit(MessageStart(message))
         await self.add_finished(message)
 
     async def add_finished(self, message: Message) -> None:
+        await self.emit(MessageEnd(message))  # commits it, once the listeners have it
+
+    def commit(self, message: Message) -> None:
         self.history.append(message)
         self.new_messages.append(message)
-        await self.emit(MessageEnd(message))
+        if self.owner is not None:
+            self.owner.message_added(message)
 
     def aborted(self) -> bool:
         # A method, not the property: the answer changes across awaits.
@@ -313,26 +367,48 @@ class _Run:
         except Exception as exc:
             raise RunError(stage, exc) from exc
 
+    def poll_steering(self) -> list[Message]:
+        return self.poll(self.config.get_steering_messages, "get_steering_messages")
+
     # ------------------------------------------------------------------ the run
 
     async def produce(self, out: RunStream) -> None:
-        self.out = out
-        started = time.perf_counter()
+        self.emitter = _Emitter(out, self.config.on_event, self.commit)
+        error: BaseException | None = None
+        try:
+            await self._produce(out)
+        except BaseException as exc:
+            error = exc
+            raise
+        finally:
+            if self.owner is not None:
+                self.owner.run_finished(error)
+
+    async def _produce(self, out: RunStream) -> None:
+        clock = self.config.clock
+        started = clock()
+        if self.owner is not None:
+            self.history = list(self.owner.run_starting(self.run_id))
+            _check_continuable(self.history, self.prompts)
+        assert self.emitter is not None
+        unregister = self.abort.on_abort(self.emitter.drop_progress)
         self.log.info("run.start")
         try:
             stop = await self.run()
         except AgentkitError as exc:
-            exc._attach_partial(tuple(self.new_messages), self.usage)
+            exc.messages, exc.usage = tuple(self.new_messages), self.usage
             self.log.warning("run.failed", error=type(exc).__name__, turns=self.turn)
-            raise
-        except anyio.get_cancelled_exc_class():
-            self.log.info("run.cancelled", turns=self.turn)
             raise
         except Exception as exc:
             error = RunError("agent_loop", exc)
-            error._attach_partial(tuple(self.new_messages), self.usage)
+            error.messages, error.usage = tuple(self.new_messages), self.usage
             self.log.error("run.failed", error=type(exc).__name__, turns=self.turn)
             raise error from exc
+        except BaseException:
+            self.log.info("run.cancelled", turns=self.turn)
+            raise
+        finally:
+            unregister()
         result = RunResult(tuple(self.new_messages), self.usage, stop)
         await self.emit(AgentEnd(result.messages, result.usage, stop))
         out.end(result)
@@ -340,48 +416,80 @@ class _Run:
             "run.end",
             stop_reason=stop.value,
             turns=self.turn,
-            seconds=round(time.perf_counter() - started, 6),
+            seconds=round(clock() - started, 6),
         )
+
+    def stop_before_turn(self, more: bool) -> StopReason | None:
+        """Why the run cannot take another turn, when it would need one (``more``)."""
+        if self.aborted():
+            return StopReason.ABORTED
+        if more and self.config.max_turns is not None and self.turn >= self.config.max_turns:
+            return StopReason.MAX_TURNS
+        return None
 
     async def run(self) -> StopReason:
         config = self.config
         await self.emit(AgentStart(self.run_id))
-        # The prompt belongs to the first turn, like steering messages to theirs.
-        pending = [*self.prompts, *self.poll(config.get_steering_messages, "get_steering_messages")]
-        last: AssistantMessage | None = None
+        # Calls left without results by a stopped run come first: the request needs them.
+        pending = [*unanswered_calls(self.history), *self.prompts, *self.poll_steering()]
         while True:
-            more_tools = True
-            while more_tools or pending:
-                if self.aborted():
-                    return StopReason.ABORTED
-                if config.max_turns is not None and self.turn >= config.max_turns:
-                    return StopReason.MAX_TURNS
-                self.turn += 1
-                await self.emit(TurnStart(self.turn))
+            self.turn += 1
+            await self.emit(TurnStart(self.turn))
+            for message in pending:
+                await self.add_message(message)
+            if self.aborted():
+                await self.emit(TurnEnd(self.turn, None))
+                return StopReason.ABORTED
+            last = await self.ask_model()
+            results: tuple[ToolResultMessage, ...] = ()
+            terminate = False
+            pending = []
+            if last.tool_calls:
+                batch = await execute_tool_calls(self.tool_environment(), last.tool_calls)
+                for result in batch.results:
+                    await self.add_message(result)
+                results, terminate, pending = batch.results, batch.terminate, list(batch.steering)
+            more = bool(last.tool_calls or pending)
+            stop = self.stop_before_turn(more)
+            if stop is None and terminate:
+                stop = StopReason.TOOL_TERMINATED
+            if stop is None and last.stop_reason is StopReason.ABORTED:
+                stop = StopReason.ABORTED
+            if stop is not None:
+                # Steering taken from the queue is never dropped: it joins the history.
                 for message in pending:
                     await self.add_message(message)
-                last = await self.ask_model()
-                if last.stop_reason is StopReason.ABORTED:
-                    await self.emit(TurnEnd(self.turn, last))
-                    return StopReason.ABORTED
-                results: tuple[ToolResultMessage, ...] = ()
-                terminate = False
-                pending = []
-                if last.tool_calls:
-                    results, terminate, pending = await execute_tool_calls(self, last)
                 await self.emit(TurnEnd(self.turn, last, results))
-                if self.aborted():
-                    return StopReason.ABORTED
-                if terminate:
-                    return StopReason.TOOL_TERMINATED
-                more_tools = bool(last.tool_calls)
+                return stop
+            await self.emit(TurnEnd(self.turn, last, results))
+            if more:
                 if not pending:
-                    pending = self.poll(config.get_steering_messages, "get_steering_messages")
-            pending = self.poll(config.get_follow_up_messages, "get_follow_up_messages")
+                    pending = self.poll_steering()
+                continue
+            # The model is done; only messages queued since can continue the run.
+            if self.stop_before_turn(True) is None:
+                pending = self.poll_steering() or self.poll(
+                    config.get_follow_up_messages, "get_follow_up_messages"
+                )
             if not pending:
-                if last is not None and last.stop_reason in _FINAL_REASONS:
+                if last.stop_reason in _FINAL_REASONS:
                     return last.stop_reason
                 return StopReason.STOP
+
+    def tool_environment(self) -> ToolEnvironment:
+        config = self.config
+        assert self.emitter is not None
+        return ToolEnvironment(
+            tools=self.tools,
+            emit=self.emitter.emit,
+            poll_steering=self.poll_steering,
+            abort=self.abort,
+            log=self.log.bind(turn=self.turn),
+            mode=config.tool_execution,
+            timeout=config.tool_timeout,
+            before_tool_call=config.before_tool_call,
+            after_tool_call=config.after_tool_call,
+        )
 
     # ------------------------------------------------------------------ the model
 
@@ -409,59 +517,68 @@ class _Run:
     async def ask_model(self) -> AssistantMessage:
         context = self.request_context()
         provider = self.config.provider
-        partial = _Partial()
-        started = time.perf_counter()
+        clock = self.config.clock
+        started = clock()
         log = self.log.bind(turn=self.turn, provider=provider.name)
         log.debug("provider.request", messages=len(context.messages))
-        message: AssistantMessage | None = None
-        with self.abort._scope() as scope:
+        answer_stream = provider.stream(context, self.config.options)  # the model effect
+        if not isinstance(answer_stream, EventStream):
+            raise ProviderError(
+                f"provider {provider.name!r}: stream() returned "
+                f"{type(answer_stream).__name__}, not an EventStream"
+            )
+        start: AssistantMessage | None = None
+        async with answer_stream as answer:
+            with self.abort.scope():
+                async for event in answer:
+                    if isinstance(event, StreamStart):
+                        start = event.message
+                        await self.emit(MessageStart(start))
+                        continue
+                    if start is None:  # a provider that skipped StreamStart
+                        start = self._empty_answer()
+                        await self.emit(MessageStart(start))
+                    await self.emit(MessageUpdate(event))
+            if self.aborted():
+                # The provider ends with its own partial answer: thinking stays
+                # thinking, a half-streamed tool call is dropped.
+                answer.cancel()
+            answered: object
             try:
-                answer_stream = provider.stream(context, self.config.options)
-                if not isinstance(answer_stream, EventStream):
-                    raise ProviderError(
-                        f"provider {provider.name!r}: stream() returned "
-                        f"{type(answer_stream).__name__}, not an EventStream"
-                    )
-                async with answer_stream as answer:
-                    async for event in answer:
-                        if isinstance(event, StreamStart):
-                            partial.start = event.message
-                            await self.emit(MessageStart(event.message))
-                            continue
-                        if partial.start is None:  # a provider that skipped StreamStart
-                            partial.start = self._empty_answer()
-                            await self.emit(MessageStart(partial.start))
-                        partial.feed(event)
-                        await self.emit(MessageUpdate(event))
-                    answered = await answer.result()
-                    if not isinstance(answered, AssistantMessage):
-                        raise ProviderError(
-                            f"provider {provider.name!r} ended its stream with "
-                            f"{type(answered).__name__}, not an AssistantMessage"
-                        )
-                    message = answered
-            finally:
-                self.abort._scopes.discard(scope)
-        if message is None:  # aborted while streaming
-            message = partial.aborted(self.config.options.model, provider.name)
-            if partial.start is None:
-                await self.emit(MessageStart(self._empty_answer()))
+                answered = await answer.result()
+            except StreamCancelledError:
+                if not self.aborted():
+                    raise
+                answered = _NO_PARTIAL
+        if answered is _NO_PARTIAL:  # a provider that keeps no partial answer
+            answered = AssistantMessage(
+                (),
+                StopReason.ABORTED,
+                model=(start or self._empty_answer()).model,
+                provider=(start or self._empty_answer()).provider,
+            )
+        if not isinstance(answered, AssistantMessage):
+            raise ProviderError(
+                f"provider {provider.name!r} ended its stream with "
+                f"{type(answered).__name__}, not an AssistantMessage"
+            )
+        if start is None:
+            await self.emit(MessageStart(self._empty_answer()))
+        self.usage = self.usage + answered.usage
+        if answered.stop_reason is StopReason.ABORTED:
             log.info("provider.aborted")
         else:
-            if partial.start is None:
-                await self.emit(MessageStart(self._empty_answer()))
-            self.usage = self.usage + message.usage
             log.debug(
                 "provider.response",
-                stop_reason=message.stop_reason.value,
-                input=message.usage.input,
-                output=message.usage.output,
-                cache_read=message.usage.cache_read,
-                cache_write=message.usage.cache_write,
-                seconds=round(time.perf_counter() - started, 6),
+                stop_reason=answered.stop_reason.value,
+                input=answered.usage.input,
+                output=answered.usage.output,
+                cache_read=answered.usage.cache_read,
+                cache_write=answered.usage.cache_write,
+                seconds=round(clock() - started, 6),
             )
-        await self.add_finished(message)
-        return message
+        await self.add_finished(answered)
+        return answered
 
     def _empty_answer(self) -> AssistantMessage:
         return AssistantMessage(

@@ -7,6 +7,15 @@ exactly, so a conversation can be saved and resumed. ``from_dict`` raises
 
 Mappings inside values (tool arguments, JSON schemas, provider data) are plain
 dicts for speed and JSON fidelity: treat them as read-only.
+
+Text enters a conversation only through these constructors, so they are
+where it is made safe to send and save. A lone surrogate (what
+``os.fsdecode`` makes of a non-UTF-8 file name, or half of a JSON ``\\u``
+pair) cannot be encoded as UTF-8: each one is replaced by U+FFFD, and a
+``messages.surrogates_replaced`` warning names the field (``where``) and the
+count. A high surrogate directly followed by a low one is joined into the
+character the pair encodes (``joined`` counts those). A string field given
+something else raises :class:`TypeError`.
 """
 
 from __future__ import annotations
@@ -20,7 +29,8 @@ from typing import Any, Literal, TypeAlias, TypeVar, cast
 import attrs
 from attrs import define, field
 
-from agentkit.errors import SerializationError
+from agentkit._json import encodable_json, encodable_text
+from agentkit.errors import AgentkitError, SerializationError
 
 __all__ = [
     "AssistantContent",
@@ -35,8 +45,10 @@ __all__ = [
     "ThinkingContent",
     "ToolCall",
     "ToolDefinition",
+    "ToolCallIdError",
     "ToolResultMessage",
     "Usage",
+    "UsageError",
     "UserContent",
     "UserMessage",
     "content_from_dict",
@@ -104,6 +116,31 @@ def _tuple_of(items: Sequence[Any]) -> tuple[Any, ...]:
     return items if isinstance(items, tuple) else tuple(items)
 
 
+# --------------------------------------------------------------------------- safe text
+
+
+def _clean(value: object, owner: str, texts: tuple[str, ...], data: tuple[str, ...] = ()) -> None:
+    """Make the string fields ``texts`` and JSON fields ``data`` of a new value encodable.
+
+    Called from ``__attrs_post_init__``: a field is set again only when it changed.
+    """
+    for name in texts:
+        text = getattr(value, name)
+        if text is None or (type(text) is str and text.isascii()):
+            continue
+        if not isinstance(text, str):
+            raise TypeError(f"{owner}.{name} must be a str, got {type(text).__name__}")
+        cleaned = encodable_text(text, f"{owner}.{name}")
+        if cleaned is not text:
+            object.__setattr__(value, name, cleaned)
+    for name in data:
+        mapping = getattr(value, name)
+        if mapping is not None:
+            cleaned_data = encodable_json(mapping, f"{owner}.{name}")
+            if cleaned_data is not mapping:
+                object.__setattr__(value, name, cleaned_data)
+
+
 # --------------------------------------------------------------------------- content
 
 
@@ -151,6 +188,11 @@ class TextContent:
     text: str
     cache_control: CacheControl | None = None
 
+    def __attrs_post_init__(self) -> None:
+        text = self.text
+        if type(text) is not str or not text.isascii():  # the common case, inlined
+            _clean(self, "TextContent", ("text",))
+
     def to_dict(self) -> dict[str, Any]:
         return _cache_to({"type": "text", "text": self.text}, self.cache_control)
 
@@ -167,6 +209,9 @@ class ImageContent:
     data: str
     media_type: str
     cache_control: CacheControl | None = None
+
+    def __attrs_post_init__(self) -> None:
+        _clean(self, "ImageContent", ("data", "media_type"))
 
     def to_dict(self) -> dict[str, Any]:
         out = {"type": "image", "data": self.data, "media_type": self.media_type}
@@ -193,6 +238,9 @@ class ThinkingContent:
     thinking: str
     signature: str | None = None
     redacted: bool = False
+
+    def __attrs_post_init__(self) -> None:
+        _clean(self, "ThinkingContent", ("thinking", "signature"))
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"type": "thinking", "thinking": self.thinking}
@@ -228,6 +276,9 @@ class ToolCall:
     arguments: dict[str, Any] = field(factory=dict)
     arguments_error: str | None = None
     cache_control: CacheControl | None = None
+
+    def __attrs_post_init__(self) -> None:
+        _clean(self, "ToolCall", ("id", "name", "arguments_error"), ("arguments",))
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -325,6 +376,23 @@ class StopReason(enum.StrEnum):
     TOOL_TERMINATED = "tool_terminated"  #: a tool asked to end the run
 
 
+class UsageError(AgentkitError, ValueError):
+    """A :class:`Usage` field cannot be sent or saved: the message names the field."""
+
+
+class ToolCallIdError(AgentkitError, ValueError):
+    """An assistant message's tool-call id is empty or used twice, which every API rejects."""
+
+
+def _cost(value: float) -> float:
+    # NaN and infinity are not JSON: a session holding one could not be saved or loaded.
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise UsageError(f"Usage.cost must be a number of dollars, got {type(value).__name__}")
+    if not math.isfinite(value):
+        raise UsageError(f"Usage.cost must be a finite number of dollars, got {value!r}")
+    return float(value)
+
+
 @define(frozen=True, slots=True)
 class Usage:
     """Tokens and cost of one or more requests, in one convention for every provider.
@@ -333,8 +401,9 @@ class Usage:
     ``cache_write`` are separate, so the whole prompt is their sum.
     ``cache_write_1h`` is the part of ``cache_write`` written with a 1-hour TTL,
     ``reasoning`` the part of ``output`` spent thinking. ``cost`` is in US
-    dollars; ``cache_write_derived`` says ``cache_write`` was computed from the
-    reported cost because the service did not report it.
+    dollars, always a finite number (else :class:`UsageError`), so usage is
+    always strict JSON; ``cache_write_derived`` says ``cache_write`` was
+    computed from the reported cost because the service did not report it.
     """
 
     input: int = 0
@@ -343,7 +412,7 @@ class Usage:
     cache_write: int = 0
     cache_write_1h: int = 0
     reasoning: int = 0
-    cost: float = 0.0
+    cost: float = field(default=0.0, converter=_cost)
     cache_write_derived: bool = False
 
     @property
@@ -359,6 +428,8 @@ class Usage:
     def __add__(self, other: Usage) -> Usage:
         if not isinstance(other, Usage):
             return NotImplemented
+        if not math.isfinite(self.cost + other.cost):
+            raise UsageError(f"Usage.cost: {self.cost!r} + {other.cost!r} overflows")
         return Usage(
             self.input + other.input,
             self.output + other.output,
@@ -435,6 +506,7 @@ class AssistantMessage:
 
     ``provider_data`` keeps service-specific fields that must go back to the
     same service unchanged (OpenRouter's ``reasoning_details``, for example).
+    Tool-call ids must be non-empty and distinct (else :class:`ToolCallIdError`).
     """
 
     content: tuple[AssistantContent, ...] = field(converter=_assistant_content)
@@ -446,6 +518,22 @@ class AssistantMessage:
     error_message: str | None = None
     provider_data: dict[str, Any] | None = None
     role: Literal["assistant"] = field(default="assistant", init=False)
+
+    def __attrs_post_init__(self) -> None:
+        _clean(
+            self,
+            "AssistantMessage",
+            ("model", "provider", "response_id", "error_message"),
+            ("provider_data",),
+        )
+        seen: set[str] = set()
+        for block in self.content:
+            if isinstance(block, ToolCall):
+                if not block.id:
+                    raise ToolCallIdError(f"tool call {block.name!r} has an empty id")
+                if block.id in seen:
+                    raise ToolCallIdError(f"tool-call id {block.id!r} is used more than once")
+                seen.add(block.id)
 
     @property
     def text(self) -> str:
@@ -485,16 +573,19 @@ class AssistantMessage:
         provider_data = data.get("provider_data")
         if provider_data is not None:
             provider_data = _json_dict(data, "provider_data", where)
-        return cls(
-            _content_list(data, where, (TextContent, ThinkingContent, ToolCall)),
-            stop,
-            Usage.from_dict(_get(data, "usage", dict, where)),
-            _get(data, "model", str, where),
-            _get(data, "provider", str, where),
-            _opt(data, "response_id", str, where),
-            _opt(data, "error_message", str, where),
-            provider_data,
-        )
+        try:
+            return cls(
+                _content_list(data, where, (TextContent, ThinkingContent, ToolCall)),
+                stop,
+                Usage.from_dict(_get(data, "usage", dict, where)),
+                _get(data, "model", str, where),
+                _get(data, "provider", str, where),
+                _opt(data, "response_id", str, where),
+                _opt(data, "error_message", str, where),
+                provider_data,
+            )
+        except ToolCallIdError as exc:
+            raise SerializationError(f"{where}.content: {exc}") from None
 
 
 @define(frozen=True, slots=True)
@@ -511,6 +602,9 @@ class ToolResultMessage:
     def text(self) -> str:
         """All text blocks joined."""
         return "".join(b.text for b in self.content if isinstance(b, TextContent))
+
+    def __attrs_post_init__(self) -> None:
+        _clean(self, "ToolResultMessage", ("tool_call_id", "tool_name"))
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -563,6 +657,9 @@ class ToolDefinition:
     description: str
     parameters: dict[str, Any] = field(factory=lambda: {"type": "object", "properties": {}})
     cache_control: CacheControl | None = None
+
+    def __attrs_post_init__(self) -> None:
+        _clean(self, "ToolDefinition", ("description",), ("parameters",))
 
     def to_dict(self) -> dict[str, Any]:
         out = {"name": self.name, "description": self.description, "parameters": self.parameters}

@@ -2,7 +2,17 @@
 
 The producer is an async function given the stream; it calls ``await push()``
 for each event and ends with ``end(result)`` or ``set_exception(exc)``. The
-consumer reads with ``async for`` and ``await result()``.
+consumer reads events and the outcome in one of three ways:
+
+* ``async with stream:`` (structured): the producer runs in a task group the
+  block owns; leaving the block, however it is left, stops the producer and
+  waits for it to finish;
+* ``await stream.result()`` on a stream nobody has started: the same, with
+  the events discarded; cancelling the await stops and awaits the producer;
+* plain ``async for`` (convenient): the producer runs in a background task
+  (an asyncio task with a done callback, or a trio system task) that is
+  stopped when the iteration ends, fails, is cancelled, or its iterator is
+  released (``break``).
 
 Why it cannot hang:
 
@@ -11,10 +21,13 @@ Why it cannot hang:
 * ``end`` and ``set_exception`` never block (safe in ``finally`` under
   cancellation);
 * the producer runs inside a wrapper that forwards any exception, a return
-  without an outcome, and cancellation by anyone but the consumer; on asyncio a
-  done callback also covers a task cancelled before its first step;
-* when the consumer leaves early, is cancelled, or drops its iterator, the
-  producer is cancelled and the outcome becomes :class:`StreamClosedError`.
+  without an outcome, and cancellation by anyone but the consumer, and that
+  always wakes every waiter when the producer finishes; on asyncio a done
+  callback also covers a task cancelled before its first step;
+* a ``push`` or a consumer's next step that waits is a cancellation
+  checkpoint; ``push_many`` checks once per batch and the fast paths every
+  64th operation, so a cancelled task moves at most that many ready events
+  (an abort stops model deltas at once: the loop drops them).
 
 The buffer is bounded (``buffer_size``): a slow consumer makes ``push`` wait,
 it never makes the producer buffer without bound.
@@ -28,12 +41,14 @@ import sys
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 import anyio
+import anyio.abc
 import anyio.lowlevel
-import structlog
+from attrs import define
 
+from agentkit._log import get_logger
 from agentkit.errors import (
     ProducerExitedError,
     StreamCancelledError,
@@ -44,14 +59,28 @@ from agentkit.errors import (
 if TYPE_CHECKING:
     from typing import Self
 
-__all__ = ["EventStream"]
+__all__ = ["EventStream", "StreamStatistics"]
 
 E = TypeVar("E")
 R = TypeVar("R")
 
-_log = structlog.get_logger("agentkit.stream")
+_log = get_logger("agentkit.stream")
+_checkpoint_if_cancelled = anyio.lowlevel.checkpoint_if_cancelled
+# anyio's cancellation check costs about 1 µs on asyncio, a third of what an event
+# costs end to end: push_many checks once per batch, a push that waited for space
+# after its wake-up, and the fast paths every 64th time, which bounds how many
+# ready events a cancelled task can still move. Waiting is itself a checkpoint.
+_CHECK_EVERY_MASK = 63
 
-Producer = Callable[["EventStream[E, R]"], Awaitable[None]]
+
+@define(frozen=True, slots=True)
+class StreamStatistics:
+    """A snapshot of a stream, for debugging and tests."""
+
+    buffered: int
+    done: bool
+    consumer_closed: bool
+    producer_done: bool
 
 
 class _Outcome(Generic[R]):
@@ -72,27 +101,32 @@ class EventStream(Generic[E, R]):
                 ...
             result = await stream.result()
 
-    or plainly (``async for`` / ``await stream.result()`` start the producer as
-    a detached task, cancelled when the consumer stops early). Events go to one
-    iteration only: a second ``async for`` raises :class:`~agentkit.StreamError`.
-    ``result()`` may be awaited any number of times, also without iterating (it
-    then discards the events), and raises the exception the iteration raised.
+    or plainly: ``await stream.result()`` runs the producer to the end in the
+    caller's task (discarding the events); a plain ``async for`` runs it in a
+    background task stopped when the loop ends or its iterator is released.
+    Events go to one iteration only: a second ``async for`` raises
+    :class:`~agentkit.StreamError`. ``result()`` may be awaited any number of
+    times, from any task, and raises the exception the stream ended with.
     """
 
     __slots__ = (
         "__weakref__",
         "_buffer",
         "_buffer_size",
+        "_cancelled",
         "_consumer_closed",
         "_data_waiters",
         "_iterated",
+        "_iterating",
         "_name",
+        "_ops",
         "_outcome",
         "_producer",
         "_producer_done",
         "_producer_scope",
         "_space_waiters",
         "_started",
+        "_structured",
         "_task",
         "_task_group",
     )
@@ -112,10 +146,14 @@ class EventStream(Generic[E, R]):
         self._name = name
         self._outcome: _Outcome[R] | None = None
         self._consumer_closed = False
+        self._cancelled = False
         self._data_waiters: list[anyio.Event] = []
         self._space_waiters: list[anyio.Event] = []
         self._iterated = False
+        self._iterating = False
+        self._ops = 0
         self._started = producer is None
+        self._structured = False
         self._producer_done = producer is None
         self._producer_scope: anyio.CancelScope | None = None
         self._task: asyncio.Task[None] | None = None
@@ -130,43 +168,58 @@ class EventStream(Generic[E, R]):
             state = "ended"
         return f"<EventStream {self._name} {state}, {len(self._buffer)} buffered>"
 
-    def statistics(self) -> dict[str, Any]:
+    def statistics(self) -> StreamStatistics:
         """Buffered events and state, for debugging and tests."""
-        return {
-            "buffered": len(self._buffer),
-            "done": self.done,
-            "consumer_closed": self._consumer_closed,
-            "producer_done": self._producer_done,
-        }
-
-    # ------------------------------------------------------------------ producer side
+        return StreamStatistics(
+            len(self._buffer), self.done, self._consumer_closed, self._producer_done
+        )
 
     @property
     def done(self) -> bool:
         """True once the outcome (result or exception) is known."""
         return self._outcome is not None
 
+    @property
+    def consumer_closed(self) -> bool:
+        """True once the consumer has left before the end (its outcome is StreamClosedError)."""
+        return self._consumer_closed
+
+    # ------------------------------------------------------------------ producer side
+
     async def push(self, event: E) -> None:
-        """Queue ``event``; waits only while the buffer is full."""
+        """Queue ``event``; waits only while the buffer is full.
+
+        When it raises (cancelled, or the stream closed), ``event`` was not queued.
+        """
+        self._ops += 1
+        if not self._ops & _CHECK_EVERY_MASK:
+            await _checkpoint_if_cancelled()
         while True:
             if self._consumer_closed:
                 raise StreamClosedError(f"{self._name}: the consumer has closed the stream")
             if self._outcome is not None:
                 raise StreamClosedError(f"{self._name}: push after the stream ended")
+            if self._cancelled:
+                raise StreamClosedError(f"{self._name}: the consumer has cancelled the stream")
             if len(self._buffer) < self._buffer_size:
                 break
             waiter = anyio.Event()
             self._space_waiters.append(waiter)
             await waiter.wait()
+            # A cancellation that arrived with the wake-up wins over the space.
+            await _checkpoint_if_cancelled()
         self._buffer.append(event)
         if self._data_waiters:
             self._wake(self._data_waiters)
 
     async def push_many(self, events: Iterable[E]) -> None:
         """Queue ``events`` in order: :meth:`push` for each, with one wake-up for the lot."""
+        await _checkpoint_if_cancelled()
         buffer, size = self._buffer, self._buffer_size
         for event in events:
-            if len(buffer) < size and not self._consumer_closed and self._outcome is None:
+            if len(buffer) < size and not (
+                self._consumer_closed or self._outcome is not None or self._cancelled
+            ):
                 buffer.append(event)
                 continue
             if self._data_waiters:  # the reader must run before we wait for space
@@ -176,7 +229,11 @@ class EventStream(Generic[E, R]):
             self._wake(self._data_waiters)
 
     def end(self, result: R) -> None:
-        """Finish the stream with ``result``; never blocks."""
+        """Finish the stream with ``result``; never blocks.
+
+        A producer being cancelled (see :meth:`cancel`) may still end with a
+        result, such as a partial answer, before it re-raises the cancellation.
+        """
         self._finish(_Outcome(value=result))
 
     def set_exception(self, exc: BaseException) -> None:
@@ -196,6 +253,21 @@ class EventStream(Generic[E, R]):
         self._wake(self._data_waiters)
         self._wake(self._space_waiters)
 
+    def discard(self, unwanted: Callable[[E], bool]) -> int:
+        """Drop the queued, not yet delivered events for which ``unwanted`` is true.
+
+        For producers that supersede what they queued (an aborted run drops
+        the model's deltas, whose text its final message carries). Returns how
+        many were dropped.
+        """
+        kept = [event for event in self._buffer if not unwanted(event)]
+        dropped = len(self._buffer) - len(kept)
+        if dropped:
+            self._buffer.clear()
+            self._buffer.extend(kept)
+            self._wake(self._space_waiters)
+        return dropped
+
     @staticmethod
     def _wake(waiters: list[anyio.Event]) -> None:
         for waiter in waiters:
@@ -210,7 +282,7 @@ class EventStream(Generic[E, R]):
         try:
             with anyio.CancelScope() as scope:
                 self._producer_scope = scope
-                if self._consumer_closed:
+                if self._consumer_closed or self._cancelled:
                     scope.cancel()
                 await self._producer(self)
             if self._outcome is None and scope.cancelled_caught:
@@ -222,12 +294,21 @@ class EventStream(Generic[E, R]):
             raise
         except Exception as exc:
             self._fail(exc)
-        except BaseException as exc:  # KeyboardInterrupt, SystemExit: forward, then re-raise
+        except BaseException as exc:
+            # KeyboardInterrupt, SystemExit: the consumer raises it in its own task.
+            # Raised here too, it would cancel the consumer's task group (trio) or
+            # escape the asyncio event loop, and the consumer would never see it.
+            if self._consumer_closed or self._outcome is not None:
+                raise  # nobody left to raise it
             self._fail(exc)
-            raise
         finally:
-            self._producer_done = True
-            self._wake(self._data_waiters)
+            self._producer_finished()
+
+    def _producer_finished(self) -> None:
+        self._producer_done = True
+        self._producer_scope = None
+        self._wake(self._data_waiters)
+        self._wake(self._space_waiters)
 
     def _fail(self, exc: BaseException) -> None:
         if self._consumer_closed:
@@ -236,46 +317,42 @@ class EventStream(Generic[E, R]):
             self.set_exception(exc)
         elif not isinstance(exc, anyio.get_cancelled_exc_class()):
             # The producer raised after ending: too late for the consumer, never silent.
-            _log.error("stream.producer_failed_after_end", stream=self._name, exc_info=exc)
+            _log.error("stream.producer_failed_after_end", stream=self._name, error=repr(exc))
 
-    def _on_task_done(self, task: asyncio.Task[None]) -> None:
-        # Covers a task cancelled before its first step, which the wrapper never sees.
-        self._producer_done = True
-        if task.cancelled():
-            if self._outcome is None and not self._consumer_closed:
-                self.set_exception(
-                    StreamCancelledError(f"{self._name}: the producer was cancelled")
-                )
-            return
-        exc = task.exception()
-        if exc is not None:
-            self._fail(exc)
-
-    def _ensure_started(self) -> None:
-        if self._started:
-            return
+    def _start_detached(self) -> None:
         self._started = True
         if _running_on_trio():
             import trio  # noqa: PLC0415 - only when running on trio
 
             trio.lowlevel.spawn_system_task(
-                self._run_producer_detached_trio,
+                self._run_detached,
                 name=f"agentkit:{self._name}",
                 context=contextvars.copy_context(),
             )
         else:
             self._task = asyncio.get_running_loop().create_task(
-                self._run_producer(), name=f"agentkit:{self._name}"
+                self._run_detached(), name=f"agentkit:{self._name}"
             )
             self._task.add_done_callback(self._on_task_done)
 
-    async def _run_producer_detached_trio(self) -> None:
+    async def _run_detached(self) -> None:
+        # The wrapper has forwarded every outcome to the consumer, which raises it in
+        # its own task: re-raising here too would crash trio (a system task must not
+        # raise) or the asyncio loop, and report one failure twice.
         try:
             await self._run_producer()
         except anyio.get_cancelled_exc_class():
-            raise  # system tasks may exit by cancellation
-        except Exception:  # already forwarded to the consumer by the wrapper
             return
+        except BaseException as exc:
+            if self._consumer_closed:
+                _log.error("stream.producer_failed_unread", stream=self._name, error=repr(exc))
+            return
+
+    def _on_task_done(self, task: asyncio.Task[None]) -> None:
+        # Covers a task cancelled before its first step, which the wrapper never sees.
+        if task.cancelled() and self._outcome is None and not self._consumer_closed:
+            self.set_exception(StreamCancelledError(f"{self._name}: the producer was cancelled"))
+        self._producer_finished()
 
     def _cancel_producer(self) -> None:
         if self._producer_done:
@@ -286,6 +363,21 @@ class EventStream(Generic[E, R]):
             self._task.cancel()
 
     # ------------------------------------------------------------------ consumer side
+
+    def cancel(self) -> None:
+        """Stop the producer, keeping the stream's outcome; never blocks.
+
+        Queued events are dropped and no more are accepted. The producer may
+        still end the stream with a result (agentkit's providers end with the
+        partial answer, ``StopReason.ABORTED``); otherwise the outcome is
+        :class:`~agentkit.StreamCancelledError`. Await :meth:`result` for it.
+        """
+        if self._outcome is not None or self._cancelled:
+            return
+        self._cancelled = True
+        self._buffer.clear()
+        self._wake(self._space_waiters)
+        self._cancel_producer()
 
     def _close_from_consumer(self) -> None:
         if self._consumer_closed:
@@ -303,10 +395,15 @@ class EventStream(Generic[E, R]):
     async def aclose(self) -> None:
         """Stop consuming: cancel the producer and wait until it has finished."""
         self._close_from_consumer()
-        if self._started and not self._producer_done:
-            with anyio.CancelScope(shield=True):
-                while not self._producer_done:
-                    await self._wait_for_data()
+        # Shielded: the producer was cancelled above, so it finishes promptly, and
+        # a consumer cancelled here must still not leave it running.
+        with anyio.CancelScope(shield=True):
+            await self._wait_producer_done()
+        await _checkpoint_if_cancelled()
+
+    async def _wait_producer_done(self) -> None:
+        while self._started and not self._producer_done:
+            await self._wait_for_data()
 
     async def _wait_for_data(self) -> None:
         waiter = anyio.Event()
@@ -320,9 +417,13 @@ class EventStream(Generic[E, R]):
                 "use await stream.result() for its outcome"
             )
         self._iterated = True
+        self._iterating = True
         return _EventIterator(self)
 
     async def _next(self) -> E:
+        self._ops += 1
+        if not self._ops & _CHECK_EVERY_MASK:
+            await _checkpoint_if_cancelled()
         while True:
             if self._buffer:
                 event = self._buffer.popleft()
@@ -334,29 +435,37 @@ class EventStream(Generic[E, R]):
                 if outcome.error is not None:
                     # A scope cancelled around both consumer and producer makes the
                     # producer fail first; the consumer must see its own cancellation.
-                    await anyio.lowlevel.checkpoint_if_cancelled()
+                    await _checkpoint_if_cancelled()
                     raise outcome.error
                 raise StopAsyncIteration
-            self._ensure_started()
+            if not self._started:
+                self._start_detached()
             await self._wait_for_data()
 
     async def result(self) -> R:
-        """The final result, or the exception that ended the stream."""
-        if not self._iterated:
-            # Nobody reads the events: drain them so the producer never blocks.
+        """The final result, or the exception that ended the stream.
+
+        On a stream nobody has started, this runs the producer in the caller's
+        task and discards the events; cancelling it stops the producer and
+        waits for it. Otherwise it waits for the outcome, discarding events
+        only if no iteration is in progress; cancelling it leaves the stream be.
+        """
+        if not self._started:
             self._iterated = True
-            iterator = _EventIterator(self)
-            async for _ in iterator:
-                pass
+            async with self:
+                return await self._await_outcome()
+        return await self._await_outcome()
+
+    async def _await_outcome(self) -> R:
         while self._outcome is None:
-            self._ensure_started()
-            try:
-                await self._wait_for_data()
-            except anyio.get_cancelled_exc_class():
-                self._close_from_consumer()
-                raise
+            if not self._iterating and self._buffer:
+                # Nobody reads the events: drop them so the producer never blocks.
+                self._buffer.clear()
+                self._wake(self._space_waiters)
+                continue
+            await self._wait_for_data()
         if self._outcome.error is not None:
-            await anyio.lowlevel.checkpoint_if_cancelled()
+            await _checkpoint_if_cancelled()
             raise self._outcome.error
         return self._outcome.value  # type: ignore[return-value]
 
@@ -366,6 +475,7 @@ class EventStream(Generic[E, R]):
         if self._started:
             raise StreamError(f"{self._name}: the stream has already started")
         self._started = True
+        self._structured = True
         self._task_group = anyio.create_task_group()
         await self._task_group.__aenter__()
         self._task_group.start_soon(self._run_producer, name=f"agentkit:{self._name}")
@@ -383,6 +493,7 @@ class EventStream(Generic[E, R]):
             isinstance(exc, anyio.get_cancelled_exc_class())
             and outcome is not None
             and isinstance(outcome.error, StreamCancelledError)
+            and not self._cancelled
         ):
             # A scope cancelled around the block stopped the producer before the
             # consumer noticed: the consumer left, so report it as it would be otherwise.
@@ -391,15 +502,18 @@ class EventStream(Generic[E, R]):
             )
             self._consumer_closed = True
         if not self._producer_done:
-            if self._outcome is None:
+            if self._outcome is None and not self._cancelled:
                 self._close_from_consumer()
             else:
                 self._cancel_producer()
         # The body's own exception propagates as itself, never wrapped in a group:
-        # the producer was stopped above, and its wrapper never raises an Exception.
+        # the producer was stopped above, and its wrapper raises only cancellation
+        # or a BaseException that the consumer also receives as the outcome.
         try:
             await self._task_group.__aexit__(None, None, None)
         except BaseExceptionGroup as group:
+            if exc is not None:
+                return None  # the body's exception wins; the outcome carries the rest
             if len(group.exceptions) == 1:
                 raise group.exceptions[0] from None
             raise
@@ -407,7 +521,7 @@ class EventStream(Generic[E, R]):
 
 
 class _EventIterator(Generic[E, R]):
-    """One pass over a stream's events; dropping it early closes the stream."""
+    """One pass over a stream's events; in plain use, dropping it early closes the stream."""
 
     __slots__ = ("_finished", "_stream")
 
@@ -422,24 +536,33 @@ class _EventIterator(Generic[E, R]):
         try:
             return await self._stream._next()
         except (StopAsyncIteration, Exception):
-            self._finished = True
+            self._finish()
             raise
         except BaseException:
-            # Cancelled (or interrupted) while waiting: the consumer is gone.
-            self._finished = True
-            self._stream._close_from_consumer()
+            # Cancelled (or interrupted) while waiting. Structured, the block's exit
+            # decides; plain, the consumer is gone.
+            if not self._stream._structured:
+                self._finish()
+                self._stream._close_from_consumer()
             raise
 
-    async def aclose(self) -> None:
+    def _finish(self) -> None:
         self._finished = True
+        self._stream._iterating = False
+
+    async def aclose(self) -> None:
+        self._finish()
         await self._stream.aclose()
 
     def __del__(self) -> None:
-        # Breaking out of ``async for`` drops the iterator: stop the producer.
-        if not self._finished and not self._stream.done:
+        # Breaking out of a plain ``async for`` drops the iterator: stop the producer.
+        # Structured, the ``async with`` block's exit does that.
+        stream = self._stream
+        stream._iterating = False
+        if not self._finished and not stream.done and not stream._structured:
             try:
-                self._stream._close_from_consumer()
-            except Exception:  # the event loop may already be gone
+                stream._close_from_consumer()
+            except RuntimeError:  # cancelling a task whose event loop is already closed
                 return
 
 

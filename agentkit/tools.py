@@ -6,6 +6,15 @@ model's arguments with :meth:`Tool.validate`, then runs :meth:`Tool.execute`,
 which converts them to the annotated Python types, calls the function (a sync
 one in a worker thread) and normalises the return value into a
 :class:`ToolResult`.
+
+Sync tools run in threads of their own: a capacity limiter separate from
+anyio's default one, which DNS resolution and other ``to_thread`` users
+share, so stuck tools cannot starve them. A thread still running when its
+call is cancelled (a timeout, an abort) is abandoned: Python cannot stop
+it. agentkit counts such threads until they finish, and while
+:attr:`ToolThreadLimits.max_abandoned` of them are still running, sync tools
+are refused with :class:`ToolThreadLimitError` instead of leaking more.
+See :func:`configure_tool_threads`.
 """
 
 from __future__ import annotations
@@ -14,16 +23,20 @@ import functools
 import inspect
 import json
 import math
+import threading
 import types
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any, overload
 
+import anyio.lowlevel
 import anyio.to_thread
 import attrs
 from attrs import define, field
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
+from agentkit._json import encodable_text
+from agentkit._log import get_logger
 from agentkit._schema import NotJSONError, function_schema, to_jsonable
 from agentkit.errors import AgentkitError, ToolDefinitionError
 from agentkit.messages import (
@@ -40,7 +53,11 @@ __all__ = [
     "ToolContext",
     "ToolOutputError",
     "ToolResult",
+    "ToolThreadLimitError",
+    "ToolThreadLimits",
+    "abandoned_tool_threads",
     "collect_tools",
+    "configure_tool_threads",
     "tool",
 ]
 
@@ -49,6 +66,142 @@ _MAX_PROBLEM = 300  # characters per validation problem: the model needs the gis
 
 class ToolOutputError(AgentkitError, TypeError):
     """A tool returned a value that cannot be sent to the model."""
+
+
+class ToolThreadLimitError(AgentkitError, RuntimeError):
+    """A sync tool was not started: too many abandoned tool threads are still running."""
+
+
+# --------------------------------------------------------------------------- tool threads
+
+_log = get_logger("agentkit.tools")
+
+
+def _at_least_one(_: object, attribute: attrs.Attribute[int], value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{attribute.name} must be a positive integer, got {value!r}")
+
+
+@define(frozen=True, slots=True)
+class ToolThreadLimits:
+    """How many threads sync tools may use; see :func:`configure_tool_threads`.
+
+    ``max_running`` sync tools run at once (more wait for a slot);
+    ``max_abandoned`` is how many abandoned threads may still be running
+    before new sync tool calls are refused.
+    """
+
+    max_running: int = field(default=40, validator=_at_least_one)
+    max_abandoned: int = field(default=20, validator=_at_least_one)
+
+
+class _ThreadBook:
+    """The process's abandoned tool threads: threads are shared by every event loop."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.limits = ToolThreadLimits()
+        self.abandoned = 0
+
+
+_BOOK = _ThreadBook()
+_LIMITER: anyio.lowlevel.RunVar[anyio.CapacityLimiter] = anyio.lowlevel.RunVar(
+    "agentkit_tool_threads"
+)
+
+
+def configure_tool_threads(
+    *, max_running: int | None = None, max_abandoned: int | None = None
+) -> ToolThreadLimits:
+    """Set the limits for sync tool threads (process-wide); returns the limits in force.
+
+    Omitted arguments keep their current value. The defaults are 40 running
+    (as many as anyio's default limiter, but separate slots) and 20 abandoned.
+    """
+    with _BOOK.lock:
+        current = _BOOK.limits
+        _BOOK.limits = ToolThreadLimits(
+            current.max_running if max_running is None else max_running,
+            current.max_abandoned if max_abandoned is None else max_abandoned,
+        )
+        return _BOOK.limits
+
+
+def abandoned_tool_threads() -> int:
+    """How many abandoned sync tool threads are still running."""
+    with _BOOK.lock:
+        return _BOOK.abandoned
+
+
+def _tool_limiter(max_running: int) -> anyio.CapacityLimiter:
+    try:
+        limiter = _LIMITER.get()
+    except LookupError:
+        limiter = anyio.CapacityLimiter(max_running)
+        _LIMITER.set(limiter)
+    if limiter.total_tokens != max_running:
+        limiter.total_tokens = max_running
+    return limiter
+
+
+class _ToolThread:
+    """One sync call's thread, and whether its caller stopped waiting for it."""
+
+    __slots__ = ("gave_up", "name", "state")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.state = "pending"  # then "running", "finished"
+        self.gave_up = False
+
+    def run(self, call: Callable[[], Any]) -> Any:
+        with _BOOK.lock:
+            if self.gave_up:
+                return None  # cancelled before the thread started: the call never runs
+            self.state = "running"
+        try:
+            return call()
+        finally:
+            self._finish()
+
+    def _finish(self) -> None:
+        with _BOOK.lock:
+            self.state = "finished"
+            if not self.gave_up:
+                return
+            _BOOK.abandoned -= 1
+            remaining = _BOOK.abandoned
+        _log.info("tool.abandoned_thread_finished", tool=self.name, abandoned=remaining)
+
+    def abandon(self) -> None:
+        """The caller stopped waiting: count the thread if it is still running."""
+        with _BOOK.lock:
+            self.gave_up = True
+            if self.state != "running":
+                return
+            _BOOK.abandoned += 1
+            count, cap = _BOOK.abandoned, _BOOK.limits.max_abandoned
+        _log.warning("tool.thread_abandoned", tool=self.name, abandoned=count, cap=cap)
+
+
+async def _run_in_tool_thread(name: str, call: Callable[[], Any]) -> Any:
+    with _BOOK.lock:
+        limits, abandoned = _BOOK.limits, _BOOK.abandoned
+    if abandoned >= limits.max_abandoned:
+        raise ToolThreadLimitError(
+            f"tool {name!r} was not started: {abandoned} sync tool threads abandoned after "
+            f"a timeout or cancel are still running (the cap is {limits.max_abandoned}); "
+            "sync tools run again as they finish"
+        )
+    thread = _ToolThread(name)
+    try:
+        return await anyio.to_thread.run_sync(
+            thread.run, call, abandon_on_cancel=True, limiter=_tool_limiter(limits.max_running)
+        )
+    except BaseException:
+        # Cancelled (or failed): a thread that has not finished runs on without us.
+        thread.abandon()
+        raise
 
 
 def _coerce_content(value: str | UserContent | Iterable[UserContent]) -> tuple[UserContent, ...]:
@@ -290,7 +443,7 @@ class Tool:
             value = await self._fn(*args, **kwargs)
         else:
             call = functools.partial(self._fn, *args, **kwargs)
-            value = await anyio.to_thread.run_sync(call, abandon_on_cancel=True)
+            value = await _run_in_tool_thread(self.name, call)
             if inspect.isawaitable(value):
                 value = await value
         return self._result(value)
@@ -300,7 +453,9 @@ class Tool:
             return value
         if value is None:
             return ToolResult(())
-        if isinstance(value, str | TextContent | ImageContent):
+        if isinstance(value, str):
+            return ToolResult(encodable_text(value, "tool result", tool=self.name))
+        if isinstance(value, TextContent | ImageContent):
             return ToolResult(value)
         if isinstance(value, list | tuple) and value:
             blocks = [isinstance(v, TextContent | ImageContent) for v in value]
@@ -317,7 +472,8 @@ class Tool:
                 f"tool {self.name!r} returned {type(value).__qualname__}, which cannot be sent "
                 f"to the model: {exc}"
             ) from None
-        return ToolResult(json.dumps(data, sort_keys=True, ensure_ascii=False, allow_nan=False))
+        text = json.dumps(data, sort_keys=True, ensure_ascii=False, allow_nan=False)
+        return ToolResult(encodable_text(text, "tool result", tool=self.name))
 
 
 def _is_async(fn: Callable[..., Any]) -> bool:

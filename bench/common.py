@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.metadata
-import logging
 import os
 import platform
 import statistics
@@ -11,14 +10,11 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-import structlog
-
 __all__ = [
     "Sample",
     "machine",
     "median",
     "peer_available",
-    "quiet_logging",
     "rss_bytes",
     "timed",
     "versions",
@@ -35,11 +31,6 @@ PACKAGES = (
     "anthropic",
     "uvicorn",
 )
-
-
-def quiet_logging() -> None:
-    """The bench is an application: it may configure logging, and wants only warnings."""
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
 
 
 def versions() -> dict[str, str | None]:

@@ -17,6 +17,8 @@ from typing import Any
 
 import anyio
 
+from agentkit._log import Logger
+from agentkit.agent import Agent
 from agentkit.loop import LoopConfig, agent_loop
 from agentkit.messages import Context, Usage
 from agentkit.providers.base import ModelOptions
@@ -58,8 +60,8 @@ async def plain(turns: int) -> list[float]:
     return stamps
 
 
-async def agentkit(turns: int) -> list[float]:
-    stamps: list[float] = []
+def _stamping_model(turns: int, stamps: list[float]) -> ScriptedProvider:
+    """The scripted model of every agentkit row: ``add`` on each turn but the last."""
 
     def policy(context: Context, options: ModelOptions) -> Reply:
         stamps.append(time.perf_counter())
@@ -67,8 +69,13 @@ async def agentkit(turns: int) -> list[float]:
             return Reply(tool_calls=[call("add", a=len(stamps), b=1)], usage=_USAGE)
         return Reply(text="done", usage=_USAGE)
 
+    return ScriptedProvider(policy)
+
+
+async def agentkit(turns: int) -> list[float]:
+    stamps: list[float] = []
     config = LoopConfig(
-        provider=ScriptedProvider(policy),
+        provider=_stamping_model(turns, stamps),
         options=ModelOptions("scripted"),
         tools=[Tool.from_function(add)],
         max_turns=turns + 1,
@@ -77,6 +84,31 @@ async def agentkit(turns: int) -> list[float]:
     if result.text != "done":
         raise RuntimeError(f"agentkit run ended with {result.stop_reason}")
     return stamps
+
+
+async def agentkit_agent(turns: int) -> list[float]:
+    """What users run: ``Agent.run``, with the default caching transform and logging."""
+    stamps: list[float] = []
+    agent = Agent(
+        _stamping_model(turns, stamps),
+        model="scripted",
+        tools=[Tool.from_function(add)],
+        max_turns=turns + 1,
+    )
+    result = await agent.run("go")
+    if result.text != "done":
+        raise RuntimeError(f"agentkit Agent run ended with {result.stop_reason}")
+    return stamps
+
+
+async def agentkit_unlogged(turns: int) -> list[float]:
+    """``agent_loop`` with every log call made a no-op: the floor for logging's cost."""
+    emit = Logger._emit
+    Logger._emit = lambda *args, **kwargs: None  # type: ignore[method-assign]
+    try:
+        return await agentkit(turns)
+    finally:
+        Logger._emit = emit  # type: ignore[method-assign]
 
 
 async def pydantic_ai(turns: int) -> list[float]:
@@ -168,6 +200,8 @@ async def openai_agents(turns: int) -> list[float]:
 FRAMEWORKS: tuple[tuple[str, str, str | None, Runner], ...] = (
     ("plain", "plain asyncio loop (floor)", None, plain),
     ("agentkit", "agentkit `agent_loop` + `ScriptedProvider`", None, agentkit),
+    ("agentkit_agent", "agentkit `Agent.run` (caching on, default logging)", None, agentkit_agent),
+    ("agentkit_unlogged", "agentkit `agent_loop`, log calls removed", None, agentkit_unlogged),
     ("pydantic_ai", "pydantic-ai `Agent` + `FunctionModel`", "pydantic-ai-slim", pydantic_ai),
     ("openai_agents", "openai-agents `Runner` + custom `Model`", "openai-agents", openai_agents),
 )

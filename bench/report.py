@@ -265,7 +265,10 @@ framework time is the gap between two calls of the model. Every model reports
 its usage (left to estimate it, the scripted models of agentkit and pydantic-ai
 serialise the whole history on each call). The floor is a hand-written asyncio
 loop doing the same appends and calls. Growth is the median turn of the last
-fifth of the run over the first fifth.
+fifth of the run over the first fifth. `Agent.run` is what users run (the
+default caching transform, default logging); "log calls removed" replaces every
+logging call with a no-op, so its difference to `agent_loop` is what logging
+costs when nobody listens.
 """
     ]
     for run in data["runs"]:
@@ -413,10 +416,10 @@ def _notes(results: dict[str, Any]) -> str:
   one consumer wake-up per read), which brought the text cases from about 1.5×
   to 1.3–1.4×. What would take more off: delta events built without the
   frozen-attrs `__setattr__` path (a change to the public event classes). The loop
-  adds a `MessageUpdate` per delta, the partial-answer bookkeeping
-  (`_Partial.feed`) and a second stream hop. The SDKs build a pydantic model per
-  event (the `stream()` helpers also a snapshot), which is where their multiple
-  comes from.
+  adds a `MessageUpdate` per delta, the listener hand-off and a second stream
+  hop (the partial answer of an abort is the provider's own, kept by its
+  builder). The SDKs build a pydantic model per event (the `stream()` helpers
+  also a snapshot), which is where their multiple comes from.
 """
     )
     if "streaming" in results:

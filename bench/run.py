@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import caching, loop_overhead, scale, streaming, transforms
-from bench.common import machine, quiet_logging, versions
+from bench.common import machine, versions
 from bench.report import write_page
 
 __all__ = ["BENCHMARKS", "main"]
@@ -41,7 +41,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--page", type=Path, default=ROOT / "docs" / "benchmarks.md", help="the page to write"
     )
     args = parser.parse_args(argv)
-    quiet_logging()
     started = time.perf_counter()
     results: dict[str, Any] = {
         "generated": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),

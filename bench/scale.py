@@ -30,7 +30,7 @@ from agentkit.providers import AnthropicProvider
 from agentkit.providers._http import Timeouts
 from agentkit.providers.base import ModelOptions
 from agentkit.tools import Tool
-from bench.common import quiet_logging, rss_bytes
+from bench.common import rss_bytes
 
 __all__ = ["emulator_process", "run", "run_many"]
 
@@ -176,5 +176,4 @@ def run(quick: bool = False) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    quiet_logging()
     print(json.dumps(measure(int(sys.argv[1]), int(sys.argv[2]))))

@@ -13,13 +13,11 @@ else. Wrapping a real model's API works the same way. No API key or network.
 from __future__ import annotations
 
 import json
-import logging
 import operator
 import re
 from typing import Literal
 
 import anyio
-import structlog
 
 from agentkit import (
     Agent,
@@ -110,6 +108,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    # An application decides how much to log; the library never does.
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     anyio.run(main)

@@ -15,11 +15,8 @@ No API key or network is needed.
 
 from __future__ import annotations
 
-import logging
-
 import anyio
 import attrs
-import structlog
 
 from agentkit import (
     Agent,
@@ -87,6 +84,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    # An application decides how much to log; the library never does.
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     anyio.run(main)

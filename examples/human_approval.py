@@ -17,14 +17,12 @@ safe default. No API key or network is needed.
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import sys
 from typing import Any
 
 import anyio
 import anyio.to_thread
-import structlog
 
 from agentkit import (
     Agent,
@@ -104,6 +102,4 @@ if __name__ == "__main__":
     choice.add_argument("--deny", action="store_true", help="deny every call")
     args = parser.parse_args()
     preset = True if args.approve else False if args.deny else None
-    # An application decides how much to log; the library never does.
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     anyio.run(main, preset)

@@ -11,10 +11,7 @@ and the cost; at the end, what caching saved.
 
 from __future__ import annotations
 
-import logging
-
 import anyio
-import structlog
 from rich.console import Console
 
 from agentkit import Agent, tool
@@ -101,6 +98,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    # An application decides how much to log; the library never does.
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     anyio.run(main)

@@ -14,10 +14,7 @@ The model is a ScriptedProvider, so no API key or network is needed.
 
 from __future__ import annotations
 
-import logging
-
 import anyio
-import structlog
 
 from agentkit import (
     Agent,
@@ -100,6 +97,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    # An application decides how much to log; the library never does.
-    structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     anyio.run(main)

@@ -29,7 +29,6 @@ PAGES = {
     "agentkit.messages": "messages",
     "agentkit.models": "models",
     "agentkit.stream": "stream",
-    "agentkit.tool_execution": "tool_execution",
     "agentkit.tools": "tools",
     "agentkit.transforms": "transforms",
     "agentkit.transforms.caching": "transforms-caching",

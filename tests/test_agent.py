@@ -17,6 +17,8 @@ from agentkit import (
     ProviderError,
     StopReason,
     ToolCall,
+    ToolCallDecision,
+    ToolDefinitionError,
     ToolExecutionStart,
     ToolResultMessage,
     TransformInfo,
@@ -24,7 +26,6 @@ from agentkit import (
 )
 from agentkit.agent import Agent
 from agentkit.testing import Reply, ScriptedProvider, call
-from agentkit.tool_execution import ToolCallDecision
 from agentkit.tools import ToolResult, tool
 
 pytestmark = pytest.mark.anyio
@@ -213,20 +214,22 @@ async def test_abort_stops_the_run_and_leaves_no_task() -> None:
             provider=scripted(Reply("thinking about it", error_after=2, hang=True), "after abort")
         )
         stream = agent.prompt("go")
+        streaming = anyio.Event()
         async with anyio.create_task_group() as tasks:
 
             async def consume() -> None:
-                async for _ in stream:
-                    pass
+                async for event in stream:
+                    if isinstance(event, MessageUpdate):
+                        streaming.set()
 
             tasks.start_soon(consume)
-            await anyio.sleep(0.05)
+            await streaming.wait()
             assert agent.state.is_running
             agent.abort()
             await agent.wait_for_idle()
         result = await stream.result()
         assert result.stop_reason is StopReason.ABORTED
-        assert stream.statistics()["producer_done"]
+        assert stream.statistics().producer_done
         assert (await agent.run("again")).text == "after abort"
 
 
@@ -337,3 +340,58 @@ async def test_abort_from_a_listener_ends_the_run_as_aborted() -> None:
         assert result.stop_reason is StopReason.ABORTED
         assert result.text == "It is "
         assert agent.state.error is None
+
+
+@pytest.mark.parametrize("name", ["run", "prompt", "reset", "abort", "state", "messages"])
+def test_a_tool_method_named_like_an_agent_attribute_is_refused(name: str) -> None:
+    def body(self: Agent) -> str:
+        """Clash."""
+        return "x"
+
+    body.__name__ = name
+    with pytest.raises(ToolDefinitionError, match=f"would replace Agent.{name}"):
+        type("Clashing", (Agent,), {"model": "m", name: tool(body)})
+
+
+def test_a_tool_keeps_a_clashing_name_for_the_model_under_another_attribute() -> None:
+    class Fine(Agent):
+        model = "m"
+
+        @tool(name="run")
+        def run_command(self) -> str:
+            """Run the command."""
+            return "ran"
+
+    agent = Fine(provider=scripted())
+    assert [t.name for t in agent.tools] == ["run"]
+
+
+async def test_every_model_option_is_reachable_from_an_agent() -> None:
+    from agentkit.providers.base import ModelOptions, ReasoningOptions
+
+    class Options(Agent):
+        model = "m"
+        stop = ("END",)
+
+    provider = scripted("ok")
+    seen: list[ModelOptions] = []
+    original = provider.stream
+
+    def recording(context: Context, options: ModelOptions) -> Any:
+        seen.append(options)
+        return original(context, options)
+
+    provider.stream = recording  # type: ignore[method-assign]
+    agent = Options(
+        provider=provider,
+        max_tokens=64,
+        temperature=0.5,
+        reasoning=ReasoningOptions(effort="low"),
+        extra={"top_k": 3},
+    )
+    with anyio.fail_after(5):
+        await agent.run("go")
+    [options] = seen
+    assert (options.model, options.max_tokens, options.temperature) == ("m", 64, 0.5)
+    assert options.reasoning == ReasoningOptions(effort="low")
+    assert (options.stop, options.extra) == (("END",), {"top_k": 3})

@@ -40,6 +40,8 @@ from agentkit.testing.strategies import (
     strip_markers,
 )
 from agentkit.transforms.caching import (
+    ASSUMED_MIN_CACHEABLE_TOKENS,
+    MARKER_APIS,
     MAX_BREAKPOINTS,
     CacheBreakpoints,
     CacheMarkerError,
@@ -531,3 +533,106 @@ def test_bridge_starts_exactly_where_the_lookback_ends(blocks: int, bridged: boo
     assert {(1, 0, 0), (2, 0, 0), (2, 2, 0)} <= found.keys()
     assert ((2, 1, 18) in found) is bridged
     assert count_breakpoints(cache_breakpoints(context, info_for())) == 3 + bridged
+
+
+# --------------------------------------------------------------------------- by capability
+
+
+def test_the_marker_api_names_are_the_real_providers_names() -> None:
+    from agentkit.providers import AnthropicProvider, OpenAICompatibleProvider, OpenRouterProvider
+
+    assert AnthropicProvider.name in MARKER_APIS
+    assert OpenRouterProvider.name not in MARKER_APIS
+    assert OpenAICompatibleProvider.name not in MARKER_APIS
+
+
+@pytest.mark.parametrize(
+    ("model", "provider", "marked"),
+    [
+        # Anthropic's Messages API takes markers whatever the model is called.
+        ("gateway-sonnet", "anthropic", True),
+        ("litellm/prod-large", "anthropic", True),
+        ("claude-sonnet-4-5", "anthropic", True),
+        # Elsewhere the model family decides: the registry, then the name.
+        ("gateway-sonnet", "openrouter", False),
+        ("gateway-sonnet", "openai_compatible", False),
+        ("anthropic/claude-sonnet-4.5", "openrouter", True),
+        ("claude-3-5-haiku-20241022", "openai_compatible", True),
+        ("claude-sonnet-9-20300101", "openai_compatible", True),
+        ("openai/gpt-5", "openrouter", False),
+        ("gpt-5", "openai_compatible", False),
+        ("gateway-sonnet", "scripted", False),
+    ],
+)
+def test_markers_follow_the_providers_api_then_the_model_family(
+    model: str, provider: str, marked: bool
+) -> None:
+    context = forty_requests()[5]
+    with capture_logs():
+        out = cache_breakpoints(context, info_for(model, provider))
+    assert cache_breakpoints.applies_to(model, provider) is marked
+    if marked:
+        assert count_breakpoints(out) == MAX_BREAKPOINTS
+    else:
+        assert out is context
+
+
+def test_applies_to_without_a_provider_decides_by_family_as_before() -> None:
+    assert cache_breakpoints.applies_to("claude-opus-4-6")
+    assert not cache_breakpoints.applies_to("gateway-sonnet")
+
+
+@pytest.mark.parametrize("provider", ["anthropic", "openrouter", "openai_compatible", "mine"])
+def test_explicit_breakpoints_and_mode_off_win_over_the_api(provider: str) -> None:
+    context = forty_requests()[5]
+    forced = CacheBreakpoints(explicit_breakpoints=True)
+    with capture_logs():
+        assert count_breakpoints(forced(context, info_for("gpt-5-alias", provider))) == 4
+    assert forced.applies_to("gpt-5-alias", provider)
+    never = CacheBreakpoints(explicit_breakpoints=False)
+    assert never(context, info_for("claude-sonnet-4-5", provider)) is context
+    off = CacheBreakpoints(mode="off", explicit_breakpoints=True)
+    assert off(context, info_for("claude-sonnet-4-5", provider)) is context
+
+
+def test_an_unknown_model_gets_markers_and_one_notice_per_run_naming_the_assumption() -> None:
+    context = forty_requests()[5]
+    with capture_logs() as logs:
+        info = info_for("gateway-sonnet", "anthropic", run="one")
+        for _ in range(3):
+            cache_breakpoints(context, info)
+        cache_breakpoints(context, info_for("gateway-sonnet", "anthropic", run="two"))
+        cache_breakpoints(context, info_for("claude-sonnet-4-5", "anthropic", run="three"))
+    notices = [e for e in logs if e["event"] == "cache.model_assumed"]
+    assert [e["run_id"] for e in notices] == ["one", "two"], "once a run, known models never"
+    notice = notices[0]
+    assert notice["log_level"] == "info"
+    assert notice["model"] == "gateway-sonnet"
+    assert notice["provider"] == "anthropic"
+    assert notice["min_cacheable_tokens"] == ASSUMED_MIN_CACHEABLE_TOKENS == 1024
+    assert "anthropic API" in notice["because"]
+    assert "register_model" in notice["hint"]
+
+
+@pytest.mark.parametrize(
+    ("model", "provider", "because"),
+    [
+        ("claude-sonnet-9-20300101", "openrouter", "the model name contains 'claude'"),
+        ("my-alias", "openrouter", "explicit_breakpoints=True"),
+    ],
+)
+def test_the_notice_says_why_markers_were_placed(model: str, provider: str, because: str) -> None:
+    transform = CacheBreakpoints(explicit_breakpoints=True if model == "my-alias" else None)
+    with capture_logs() as logs:
+        transform(forty_requests()[5], info_for(model, provider))
+    [notice] = [e for e in logs if e["event"] == "cache.model_assumed"]
+    assert notice["because"] == because
+
+
+def test_an_unknown_model_warns_below_the_assumed_minimum() -> None:
+    context = Context("short system prompt", (UserMessage("hi"),), TOOLS)
+    with capture_logs() as logs:
+        cache_breakpoints(context, info_for("gateway-sonnet", "anthropic"))
+    [warning] = [e for e in logs if e["event"] == "cache.prefix_below_minimum"]
+    assert warning["minimum"] == ASSUMED_MIN_CACHEABLE_TOKENS
+    assert CacheBreakpoints(min_cacheable_tokens=0).minimum_tokens("gateway-sonnet") == 0

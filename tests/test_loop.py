@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import anyio
@@ -17,6 +18,7 @@ from agentkit import (
     StopReason,
     TextDelta,
     ToolCall,
+    ToolCallDecision,
     ToolExecutionUpdate,
     ToolResultMessage,
     Usage,
@@ -25,7 +27,6 @@ from agentkit import (
 from agentkit.loop import AbortSignal, LoopConfig, RunResult, agent_loop
 from agentkit.providers.base import ModelOptions
 from agentkit.testing import Reply, ScriptedProvider, call
-from agentkit.tool_execution import ToolCallDecision
 from agentkit.tools import Tool, ToolContext, ToolResult, tool
 from tests.protocol import check_protocol
 
@@ -217,21 +218,24 @@ async def test_a_tool_past_its_timeout_becomes_an_error_result() -> None:
 
 
 async def test_run_level_tool_timeout_applies_to_sync_tools() -> None:
-    import time
+    release = threading.Event()
 
     @tool
     def block() -> str:
-        """Block a worker thread."""
-        time.sleep(0.5)
+        """Block a worker thread until released."""
+        release.wait(10)
         return "late"
 
-    with anyio.fail_after(5):
-        provider = ScriptedProvider([Reply(tool_calls=[call("block")]), Reply("ok")])
-        started = anyio.current_time()
-        await run_all(config(provider, block, tool_timeout=0.05))
-        assert anyio.current_time() - started < 0.4
-        [sent] = tool_results(provider, 1)
-        assert sent.text == "Tool 'block' timed out after 0.05 s."
+    try:
+        with anyio.fail_after(5):
+            provider = ScriptedProvider([Reply(tool_calls=[call("block")]), Reply("ok")])
+            # The run finishes while the thread still blocks: the timeout did not wait.
+            await run_all(config(provider, block, tool_timeout=0.05))
+            assert not release.is_set()
+            [sent] = tool_results(provider, 1)
+            assert sent.text == "Tool 'block' timed out after 0.05 s."
+    finally:
+        release.set()
 
 
 async def test_tool_progress_is_reported_as_events() -> None:
@@ -348,21 +352,24 @@ async def test_abort_while_streaming_ends_with_turn_end_and_agent_end() -> None:
 async def test_abort_while_tools_run_cancels_them_and_records_results() -> None:
     signal = AbortSignal()
     cancelled: list[str] = []
+    running: list[str] = []
+    both_running = anyio.Event()
 
     @tool
     async def wait(name: str) -> str:
         """Wait forever."""
+        running.append(name)
+        if len(running) == 2:
+            both_running.set()
         try:
             await anyio.sleep_forever()
         finally:
             cancelled.append(name)
         return "unreachable"
 
-    @tool
-    def trigger() -> str:
-        """Abort the run."""
+    async def abort_once_both_run() -> None:
+        await both_running.wait()
         signal.abort()
-        return "triggered"
 
     with anyio.fail_after(5):
         provider = ScriptedProvider(
@@ -370,19 +377,14 @@ async def test_abort_while_tools_run_cancels_them_and_records_results() -> None:
                 Reply(tool_calls=[call("wait", name="a"), call("wait", name="b")]),
             ]
         )
-        cfg = config(provider, wait, trigger, abort=signal, tool_timeout=None)
+        cfg = config(provider, wait, abort=signal, tool_timeout=None)
         async with anyio.create_task_group() as tasks:
-            tasks.start_soon(_abort_later, signal)
+            tasks.start_soon(abort_once_both_run)
             _, result = await run_all(cfg)
         assert sorted(cancelled) == ["a", "b"]
         assert result.stop_reason is StopReason.ABORTED
         results = [m for m in result.messages if isinstance(m, ToolResultMessage)]
         assert [(r.text, r.is_error) for r in results] == [("Aborted while running.", True)] * 2
-
-
-async def _abort_later(signal: AbortSignal) -> None:
-    await anyio.sleep(0.05)
-    signal.abort()
 
 
 @pytest.mark.parametrize("error_after", [0, 1, 4])
@@ -506,7 +508,7 @@ async def test_breaking_out_early_stops_the_provider_stream() -> None:
                 count += 1
                 if count == 10:
                     break
-        assert stream.statistics()["producer_done"]
+        assert stream.statistics().producer_done
 
 
 async def test_run_result_reports_last_answer() -> None:

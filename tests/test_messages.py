@@ -75,9 +75,16 @@ usages = st.builds(
     st.booleans(),
 )
 user_messages = st.builds(UserMessage, st.lists(st.one_of(texts, images), max_size=4))
+
+
+def _call_id_or_self(block: object) -> object:
+    return block.id if isinstance(block, ToolCall) else ("block", id(block))
+
+
 assistant_messages = st.builds(
     AssistantMessage,
-    st.lists(st.one_of(texts, thinking, tool_calls), max_size=4),
+    # Tool-call ids are distinct within a message (ToolCallIdError otherwise).
+    st.lists(st.one_of(texts, thinking, tool_calls), max_size=4, unique_by=_call_id_or_self),
     st.sampled_from(list(StopReason)),
     usages,
     st.text(max_size=10),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 
 import anyio
@@ -44,12 +45,6 @@ def counting(
 
 async def collect(stream: Stream) -> list[int]:
     return [event async for event in stream]
-
-
-async def settle() -> None:
-    # Let cancelled tasks run their cleanup.
-    for _ in range(10):
-        await anyio.lowlevel.checkpoint()
 
 
 @settings(max_examples=25, deadline=None)
@@ -138,15 +133,37 @@ async def test_producer_cancelled_from_outside_reaches_consumer() -> None:
         stream = EventStream(produce)
         iterator = aiter(stream)
         assert await anext(iterator) == 1
-        # Something other than the consumer cancels the producer.
-        assert stream._producer_scope is not None
-        stream._producer_scope.cancel()
+        # The consumer cancels the producer but keeps the stream: the outcome stays
+        # the producer's, which here is having been cancelled.
+        stream.cancel()
         with pytest.raises(StreamCancelledError):
             await anext(iterator)
+        with pytest.raises(StreamCancelledError):
+            await stream.result()
 
 
-@pytest.mark.parametrize("anyio_backend", ["asyncio"])
-async def test_asyncio_task_cancelled_before_its_first_step(anyio_backend: str) -> None:
+async def test_a_cancelled_producer_may_still_end_with_a_result() -> None:
+    async def produce(out: Stream) -> None:
+        await out.push(1)
+        await out.push(2)
+        try:
+            await anyio.sleep_forever()
+        except anyio.get_cancelled_exc_class():
+            out.end("partial")
+            raise
+
+    with anyio.fail_after(2):
+        async with EventStream(produce) as stream:
+            iterator = aiter(stream)
+            assert await anext(iterator) == 1
+            stream.cancel()  # the queued 2 is dropped, the producer's outcome kept
+            assert [event async for event in iterator] == []
+            assert await stream.result() == "partial"
+
+
+async def test_aclose_before_the_producers_first_step_returns() -> None:
+    # Regression: on asyncio the producer task, cancelled before its first step,
+    # never woke the closing consumer, whose shielded wait then hung forever.
     started = False
 
     async def produce(out: Stream) -> None:
@@ -156,12 +173,17 @@ async def test_asyncio_task_cancelled_before_its_first_step(anyio_backend: str) 
 
     with anyio.fail_after(2):
         stream = EventStream(produce)
-        stream._ensure_started()
-        assert stream._task is not None
-        stream._task.cancel()  # before the task ever ran: only a done callback sees it
-        with pytest.raises(StreamCancelledError):
-            await stream.result()
-        assert not started
+        async with anyio.create_task_group() as tasks:
+
+            async def consume() -> None:
+                with pytest.raises(StreamClosedError):
+                    await anext(aiter(stream))
+
+            tasks.start_soon(consume)
+            await anyio.lowlevel.checkpoint()  # consume() starts the producer task
+            await stream.aclose()
+        # Whichever ran first, the producer is not left running.
+        assert stream.statistics().producer_done or not started
 
 
 @pytest.mark.parametrize("anyio_backend", ["asyncio"])
@@ -174,12 +196,13 @@ async def test_asyncio_task_cancelled_while_running(anyio_backend: str) -> None:
         stream = EventStream(produce)
         iterator = aiter(stream)
         assert await anext(iterator) == 0
-        assert stream._task is not None
-        stream._task.cancel()
+        # Something other than the consumer (a shutdown, say) cancels the task.
+        (task,) = [t for t in asyncio.all_tasks() if t.get_name() == "agentkit:stream"]
+        task.cancel()
         with pytest.raises(StreamCancelledError):
             await anext(iterator)
-        await settle()
-        assert stream._task.done()
+        await stream.aclose()
+        assert task.done()
 
 
 def _sleeping_producer(log: list[str]) -> Callable[[Stream], Awaitable[None]]:
@@ -203,9 +226,11 @@ async def test_breaking_out_of_plain_iteration_stops_the_producer() -> None:
         async for event in stream:
             if event == 3:
                 break
-        await settle()
+        # Plain iteration: the release of the iterator cancelled the producer;
+        # aclose() waits for it to finish.
+        await stream.aclose()
         assert log == ["producer stopped"]
-        assert stream.statistics()["producer_done"]
+        assert stream.statistics().producer_done
         with pytest.raises(StreamClosedError, match="closed by its consumer"):
             await stream.result()
 
@@ -237,7 +262,7 @@ async def test_consumer_cancelled_while_waiting_stops_the_producer() -> None:
         with anyio.move_on_after(0.05):
             async for event in stream:
                 seen.append(event)
-        await settle()
+        await stream.aclose()
         assert seen == [0]
         assert log == ["producer stopped"]
         with pytest.raises(StreamClosedError):
@@ -293,7 +318,7 @@ async def test_a_slow_consumer_bounds_the_buffer() -> None:
         nonlocal peak
         for i in range(200):
             await out.push(i)
-            peak = max(peak, out.statistics()["buffered"])
+            peak = max(peak, out.statistics().buffered)
         out.end("ok")
 
     with anyio.fail_after(5):
@@ -320,7 +345,6 @@ async def test_push_after_end_and_double_end_are_errors() -> None:
     with anyio.fail_after(2):
         stream = EventStream(produce)
         assert await stream.result() == "first"
-        await settle()
         assert problems == ["checked"]
 
 
@@ -407,7 +431,7 @@ async def test_push_many_keeps_order_and_bounds_the_buffer(
         for size in batches:
             await out.push_many(range(number, number + size))
             number += size
-            peak = max(peak, out.statistics()["buffered"])
+            peak = max(peak, out.statistics().buffered)
         out.end("batched")
 
     with anyio.fail_after(5):
@@ -422,10 +446,37 @@ async def test_push_many_keeps_order_and_bounds_the_buffer(
 
 
 async def test_push_many_after_the_end_is_an_error() -> None:
+    # Checked in the consumer: a pytest.raises inside the producer would fail
+    # after the outcome is fixed, where nobody sees it.
+    raised: list[BaseException] = []
+    queued: list[int] = []
+
     async def produce(out: Stream) -> None:
         out.end("done")
-        with pytest.raises(StreamClosedError):
+        try:
             await out.push_many([1, 2])
+        except StreamClosedError as exc:
+            raised.append(exc)
+        queued.append(out.statistics().buffered)
 
     with anyio.fail_after(2):
         assert await EventStream(produce).result() == "done"
+    assert [type(e) for e in raised] == [StreamClosedError]
+    assert queued == [0]  # nothing was queued after the end
+
+
+async def test_a_cancelled_consumer_moves_at_most_64_ready_events() -> None:
+    # The fast path checks for cancellation every 64th step, so a consumer that
+    # never waits (the buffer always has events) still stops promptly.
+    with anyio.fail_after(5):
+        stream = EventStream(counting(5000), buffer_size=1000)
+        after = 0
+        async with stream:
+            with anyio.CancelScope() as scope:
+                async for _ in stream:
+                    if scope.cancel_called:
+                        after += 1
+                    elif stream.statistics().buffered >= 500:
+                        scope.cancel()
+        assert scope.cancelled_caught
+        assert after <= 64

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import math
 import random
 import sys
 from collections.abc import Awaitable, Callable
@@ -20,9 +19,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 import httpx
-import structlog
 from attrs import define, field
 
+from agentkit._log import get_logger
 from agentkit.errors import ProviderError
 from agentkit.providers._body import ACCEPT_ENCODING, BodyPieces
 from agentkit.providers._secret import KeyAuth, Secret
@@ -44,7 +43,7 @@ if TYPE_CHECKING:
 
 __all__ = ["HTTPProviderBase", "RetryPolicy", "SSEReader", "Timeouts", "request_id_of"]
 
-_log = structlog.get_logger("agentkit.providers")
+_log = get_logger("agentkit.providers")
 
 T = TypeVar("T")
 
@@ -134,6 +133,24 @@ def stall_message(provider: str, idle: float) -> str:
     return f"{provider}: no progress for {idle:g} s; the stream stalled"
 
 
+@define(frozen=True, slots=True)
+class _Deadline:
+    """The end of one request's ``Timeouts.total`` (a time on anyio's clock)."""
+
+    at: float
+    total: float
+
+    def left(self) -> float:
+        return self.at - anyio.current_time()
+
+    def error(self, provider: str) -> StreamStalledError:
+        # Raised, never a cancellation: a cancellation would end the stream as aborted.
+        return StreamStalledError(
+            f"{provider}: the request did not finish within its deadline of {self.total:g} s",
+            retryable=False,
+        )
+
+
 class SSEReader:
     """Async iterator of event batches from a response body, with the idle clock.
 
@@ -146,6 +163,7 @@ class SSEReader:
 
     __slots__ = (
         "_body",
+        "_deadline",
         "_decoder",
         "_done",
         "_idle",
@@ -163,8 +181,10 @@ class SSEReader:
         provider: str,
         scrub: Callable[[str], str] = str,
         preloaded: list[ServerSentEvent] | None = None,
+        deadline: _Deadline | None = None,
     ) -> None:
         self._body = body
+        self._deadline = deadline
         self._decoder = SSEDecoder()
         self._idle = idle
         self._left = idle
@@ -189,13 +209,17 @@ class SSEReader:
         """The next piece of body, None at its end; a stall when the clock runs out."""
         assert self._body is not None
         started = anyio.current_time()
+        deadline = self._deadline
+        wait = self._left if deadline is None else min(self._left, deadline.left())
         piece: bytes | None = None
-        with anyio.move_on_after(self._left) as scope:
+        with anyio.move_on_after(wait) as scope:
             try:
                 piece = await self._body.__anext__()
             except StopAsyncIteration:
                 piece = None
         if scope.cancelled_caught:
+            if deadline is not None and deadline.left() <= 0:
+                raise deadline.error(self._provider)
             raise StreamStalledError(stall_message(self._provider, self._idle), retryable=True)
         self._left -= anyio.current_time() - started
         return piece
@@ -377,19 +401,8 @@ class HTTPProviderBase:
         """POST ``body``; retry failures before streaming; hand what ``consume`` makes to
         ``finish``, then read the rest of the body."""
         total = self.timeouts.total
-        finished: list[bool] = []
-
-        def finish_once(result: T) -> None:
-            finished.append(True)
-            finish(result)
-
-        with anyio.move_on_after(math.inf if total is None else total) as deadline:
-            await self._attempts(url, body, headers, consume, finish_once)
-        if deadline.cancelled_caught and not finished:
-            raise StreamStalledError(
-                f"{self.name}: the request did not finish within its deadline of {total:g} s",
-                retryable=False,
-            )
+        deadline = None if total is None else _Deadline(anyio.current_time() + total, total)
+        await self._attempts(url, body, headers, consume, finish, deadline)
 
     async def _attempts(
         self,
@@ -398,6 +411,7 @@ class HTTPProviderBase:
         headers: dict[str, str],
         consume: Callable[[httpx.Response, SSEReader], Awaitable[T]],
         finish: Callable[[T], None],
+        deadline: _Deadline | None,
     ) -> None:
         client = self._get_client()
         timeout = self.timeouts.to_httpx()
@@ -406,7 +420,7 @@ class HTTPProviderBase:
         while True:
             error: ProviderError | None = None
             try:
-                response = await self._send(client, url, body, headers, timeout)
+                response = await self._send(client, url, body, headers, timeout, deadline)
             except ProviderError as exc:  # the response headers took too long
                 error, response = exc, None
             except httpx.TransportError as exc:
@@ -416,7 +430,7 @@ class HTTPProviderBase:
             if response is not None:
                 try:
                     if response.status_code < 300:
-                        await self._run_consumer(response, consume, finish)
+                        await self._run_consumer(response, consume, finish, deadline)
                         return
                     error = await self._error_for(response)
                 finally:
@@ -430,6 +444,8 @@ class HTTPProviderBase:
             ):
                 raise error
             delay = self.retry.delay(attempt, error.retry_after)
+            if deadline is not None and deadline.left() <= delay:
+                raise error  # the deadline would pass while waiting to retry
             attempt += 1
             _log.warning(
                 "provider.retry",
@@ -448,6 +464,7 @@ class HTTPProviderBase:
         body: bytes,
         headers: dict[str, str],
         http_timeout: httpx.Timeout,
+        deadline: _Deadline | None,
     ) -> httpx.Response | None:
         """The response with its headers read; a retryable stall when they take too long.
 
@@ -458,11 +475,14 @@ class HTTPProviderBase:
             "POST", url, content=body, headers=headers, timeout=http_timeout
         )
         response: httpx.Response | None = None
-        with anyio.move_on_after(self.timeouts.idle) as waiting:
+        wait = self.timeouts.idle if deadline is None else min(self.timeouts.idle, deadline.left())
+        with anyio.move_on_after(wait) as waiting:
             response = await client.send(
                 request, stream=True, auth=self._auth(), follow_redirects=False
             )
         if waiting.cancelled_caught:
+            if deadline is not None and deadline.left() <= 0:
+                raise deadline.error(self.name)
             raise StreamStalledError(stall_message(self.name, self.timeouts.idle), retryable=True)
         return response
 
@@ -471,6 +491,7 @@ class HTTPProviderBase:
         response: httpx.Response,
         consume: Callable[[httpx.Response, SSEReader], Awaitable[T]],
         finish: Callable[[T], None],
+        deadline: _Deadline | None = None,
     ) -> None:
         request_id = self._request_id(response)
         body: SSEReader | None = None
@@ -480,6 +501,7 @@ class HTTPProviderBase:
                 idle=self.timeouts.idle,
                 provider=self.name,
                 scrub=self._redact,
+                deadline=deadline,
             )
             reader = body
             media_type = response.headers.get("content-type", "").partition(";")[0]

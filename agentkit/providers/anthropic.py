@@ -22,9 +22,9 @@ from collections.abc import Mapping
 from typing import Any
 
 import httpx
-import structlog
 
 from agentkit._json import canonical_json
+from agentkit._log import get_logger
 from agentkit.events import AssistantEvent
 from agentkit.messages import (
     AssistantMessage,
@@ -64,7 +64,7 @@ ANTHROPIC_VERSION = "2023-06-01"
 #: thinking budget the default is the budget plus this.
 DEFAULT_MAX_TOKENS = 8192
 
-_log = structlog.get_logger("agentkit.providers")
+_log = get_logger("agentkit.providers")
 
 _STOP = {
     "end_turn": StopReason.STOP,
@@ -234,7 +234,9 @@ class AnthropicProvider(HTTPProviderBase):
             body = canonical_json(self.build_body(context, options)).encode()
 
             async def consume(response: httpx.Response, reader: SSEReader) -> AssistantMessage:
-                return await _StreamState(self, out, options).run(reader)
+                state = _StreamState(self, out, options)
+                with state.builder.partial_on_cancel(out):
+                    return await state.run(reader)
 
             url = f"{self.base_url}/v1/messages"
             await self._post_stream(url, body, self._headers(), consume, out.end)

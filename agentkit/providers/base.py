@@ -26,13 +26,15 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Hashable, Mapping
+from collections.abc import Hashable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any, Literal, Protocol, TypeAlias, runtime_checkable
 
+import anyio
 import attrs
-import structlog
 from attrs import define, field
 
+from agentkit._log import get_logger
 from agentkit.events import (
     AssistantEvent,
     BlockEnd,
@@ -62,7 +64,7 @@ __all__ = [
     "ReasoningOptions",
 ]
 
-_log = structlog.get_logger("agentkit.providers")
+_log = get_logger("agentkit.providers")
 
 AssistantStream: TypeAlias = EventStream[AssistantEvent, AssistantMessage]
 
@@ -258,8 +260,22 @@ class AssistantMessageBuilder:
                 content[block.content_index] = TextContent(text)
             elif block.kind == "thinking" and text:
                 content[block.content_index] = ThinkingContent(text, block.signature)
-        kept = tuple(c for c in content if c is not None)
+        kept = _repair_call_ids(tuple(c for c in content if c is not None), self.provider)
         return self._message(kept, stop_reason, usage or Usage())
+
+    @contextmanager
+    def partial_on_cancel(self, out: EventStream[Any, AssistantMessage]) -> Iterator[None]:
+        """Inside, a cancellation ends ``out`` with :meth:`partial` (``StopReason.ABORTED``).
+
+        So a consumer that cancels the stream (an aborted run) gets the answer as
+        far as it came, built here, where the events were made.
+        """
+        try:
+            yield
+        except anyio.get_cancelled_exc_class():
+            if not out.done:
+                out.end(self.partial(StopReason.ABORTED))
+            raise
 
     def build(self, stop_reason: StopReason, usage: Usage) -> AssistantMessage:
         """The final message; call after :meth:`close_blocks`."""

@@ -15,9 +15,9 @@ from collections.abc import Mapping
 from typing import Any
 
 import httpx
-import structlog
 
 from agentkit._json import canonical_json
+from agentkit._log import get_logger
 from agentkit.events import AssistantEvent
 from agentkit.messages import AssistantMessage, Context, Usage
 from agentkit.providers._http import HTTPProviderBase, RetryPolicy, SSEReader, Timeouts
@@ -35,7 +35,7 @@ from agentkit.stream import EventStream
 
 __all__ = ["OpenAICompatibleProvider"]
 
-_log = structlog.get_logger("agentkit.providers")
+_log = get_logger("agentkit.providers")
 
 
 class OpenAICompatibleProvider(HTTPProviderBase):
@@ -164,6 +164,12 @@ class OpenAICompatibleProvider(HTTPProviderBase):
         options: ModelOptions,
     ) -> AssistantMessage:
         builder = AssistantMessageBuilder(model=options.model, provider=self.name)
+        with builder.partial_on_cancel(out):
+            return await self._read_answer(reader, out, builder)
+
+    async def _read_answer(
+        self, reader: SSEReader, out: AssistantStream, builder: AssistantMessageBuilder
+    ) -> AssistantMessage:
         state = ChunkState(builder, self.name)
         events: list[AssistantEvent] = []
         async for batch in reader:

@@ -20,8 +20,7 @@ import json
 from collections.abc import Mapping
 from typing import Any, Literal
 
-import structlog
-
+from agentkit._log import get_logger
 from agentkit.events import AssistantEvent
 from agentkit.messages import (
     AssistantMessage,
@@ -43,7 +42,7 @@ __all__ = ["CacheMode", "ChunkState", "as_text", "build_messages", "build_tools"
 
 CacheMode = Literal["text_parts", "strip"]
 
-_log = structlog.get_logger("agentkit.providers")
+_log = get_logger("agentkit.providers")
 
 _FINISH = {
     "stop": StopReason.STOP,

@@ -15,8 +15,8 @@ from collections.abc import Mapping
 from typing import Any
 
 import attrs
-import structlog
 
+from agentkit._log import get_logger
 from agentkit.messages import Usage
 from agentkit.models import (
     CACHE_READ_MULTIPLIER,
@@ -44,7 +44,7 @@ MAX_PLAUSIBLE_COST = 10_000.0
 #: Token counts above this for one request are dropped (counted as 0) with a warning.
 MAX_PLAUSIBLE_TOKENS = 10**9
 
-_log = structlog.get_logger("agentkit.providers")
+_log = get_logger("agentkit.providers")
 
 
 def _int(value: Any, field: str = "tokens") -> int:

@@ -154,42 +154,45 @@ async def _play(
         if reply.hang:
             await anyio.sleep_forever()
 
-    async def send(event: Any) -> None:
+    async def send(make: Callable[..., Any], *args: Any) -> None:
+        # The event is made only when it is sent: a scripted failure or hang comes
+        # before the builder has it, as it would before its bytes arrived.
         nonlocal sent
         if sent == reply.error_after:
             await fail()
         if reply.delay:
             await anyio.sleep(reply.delay)
-        await out.push(event)
+        await out.push(make(*args))
         sent += 1
 
-    await send(builder.start())
-    key = 0
-    if reply.thinking:
-        for chunk in _chunks(reply.thinking, reply.chunk_size):
-            await send(builder.thinking(key, chunk))
-        builder.signature(key, reply.signature or f"scripted-signature-{number}")
-        await send(builder.end_block(key))
-        key += 1
-    if reply.text:
-        for chunk in _chunks(reply.text, reply.chunk_size):
-            await send(builder.text(key, chunk))
-        await send(builder.end_block(key))
-        key += 1
-    for position, item in enumerate(reply.tool_calls, start=1):
-        if isinstance(item, ToolCall):
-            call_id, name, raw = item.id, item.name, canonical_json(item.arguments)
-        else:
-            name, arguments = item
-            call_id = f"call_{number}_{position}"
-            raw = arguments if isinstance(arguments, str) else canonical_json(arguments)
-        await send(builder.tool_call_start(key, call_id, name))
-        for chunk in _chunks(raw, reply.chunk_size):
-            await send(builder.tool_call_arguments(key, chunk))
-        await send(builder.end_block(key))
-        key += 1
-    if sent <= reply.error_after:
-        await fail()  # a failure scripted after the last event
+    with builder.partial_on_cancel(out):
+        await send(builder.start)
+        key = 0
+        if reply.thinking:
+            for chunk in _chunks(reply.thinking, reply.chunk_size):
+                await send(builder.thinking, key, chunk)
+            builder.signature(key, reply.signature or f"scripted-signature-{number}")
+            await send(builder.end_block, key)
+            key += 1
+        if reply.text:
+            for chunk in _chunks(reply.text, reply.chunk_size):
+                await send(builder.text, key, chunk)
+            await send(builder.end_block, key)
+            key += 1
+        for position, item in enumerate(reply.tool_calls, start=1):
+            if isinstance(item, ToolCall):
+                call_id, name, raw = item.id, item.name, canonical_json(item.arguments)
+            else:
+                name, arguments = item
+                call_id = f"call_{number}_{position}"
+                raw = arguments if isinstance(arguments, str) else canonical_json(arguments)
+            await send(builder.tool_call_start, key, call_id, name)
+            for chunk in _chunks(raw, reply.chunk_size):
+                await send(builder.tool_call_arguments, key, chunk)
+            await send(builder.end_block, key)
+            key += 1
+        if sent <= reply.error_after:
+            await fail()  # a failure scripted after the last event
     stop = reply.stop_reason or (StopReason.TOOL_USE if reply.tool_calls else StopReason.STOP)
     usage = reply.usage
     if usage is None:

@@ -1,6 +1,8 @@
 """Context transforms and the pipeline that runs them before every provider call."""
 
 from agentkit.transforms.caching import (
+    ASSUMED_MIN_CACHEABLE_TOKENS,
+    MARKER_APIS,
     MAX_BREAKPOINTS,
     CacheBreakpoints,
     CacheMarkerError,
@@ -11,6 +13,8 @@ from agentkit.transforms.caching import (
 from agentkit.transforms.pipeline import Pipeline, Transform, TransformInfo
 
 __all__ = [
+    "ASSUMED_MIN_CACHEABLE_TOKENS",
+    "MARKER_APIS",
     "MAX_BREAKPOINTS",
     "CacheBreakpoints",
     "CacheMarkerError",

@@ -1,7 +1,10 @@
 """The caching transform: Anthropic prompt-cache breakpoints, placed so every request reads.
 
-See ``docs/api/caching.md`` for what is marked and why. In short, for a model
-that caches only at explicit markers (Claude, directly or through a gateway):
+Markers go where the API takes them: always on Anthropic's Messages API
+(provider ``"anthropic"``), whatever the model is called; through OpenRouter
+or an OpenAI-compatible server, for models that cache at explicit markers
+(Claude: the model registry, then the name). See ``docs/api/caching.md`` for
+what is marked and why. In short:
 
 1. the newest request's tail (the last markable block of the context);
 2. the previous request's tail (the last markable block before the newest
@@ -42,6 +45,8 @@ from agentkit.transforms._breakpoints import (
 from agentkit.transforms.pipeline import TransformInfo
 
 __all__ = [
+    "ASSUMED_MIN_CACHEABLE_TOKENS",
+    "MARKER_APIS",
     "MAX_BREAKPOINTS",
     "CacheBreakpoints",
     "CacheMarkerError",
@@ -54,6 +59,13 @@ CacheMode = Literal["off", "5m", "1h"]
 
 #: Anthropic accepts at most this many ``cache_control`` markers per request.
 MAX_BREAKPOINTS = 4
+
+#: Provider names (``Provider.name``) whose API takes markers on any model.
+MARKER_APIS = frozenset({"anthropic"})
+
+#: The shortest cacheable prefix assumed for a model the registry does not know
+#: (Anthropic's most common minimum); only the short-prefix warning uses it.
+ASSUMED_MIN_CACHEABLE_TOKENS = 1024
 
 _CONTROLS: dict[CacheTTL, CacheControl] = {"5m": CacheControl("5m"), "1h": CacheControl("1h")}
 
@@ -105,11 +117,12 @@ class CacheBreakpoints:
     ``"1h"``, or ``"off"`` to place nothing. Message markers are always 5m.
     ``volatile_system_blocks`` counts system blocks, from the end, that change
     between requests and so must stay after the system marker.
-    ``explicit_breakpoints`` forces the transform on or off whatever the model;
-    None decides from the model name. ``text_only`` restricts message markers
-    to text blocks; None means text only unless the provider is
-    ``"anthropic"`` (gateways such as OpenRouter carry markers on text parts).
-    ``min_cacheable_tokens`` overrides the model table for the warning.
+    ``explicit_breakpoints`` forces markers on or off whatever the model and
+    provider; None decides by capability (see :meth:`applies_to`).
+    ``text_only`` restricts message markers to text blocks; None means text
+    only unless the provider is ``"anthropic"`` (gateways such as OpenRouter
+    carry markers on text parts). ``min_cacheable_tokens`` overrides the
+    model table for the short-prefix warning.
     """
 
     mode: CacheMode = field(default="5m", validator=in_(("off", "5m", "1h")))
@@ -120,27 +133,51 @@ class CacheBreakpoints:
         default=None, validator=optional([instance_of(int), ge(0)])
     )
 
-    def applies_to(self, model: str) -> bool:
-        """Whether requests to ``model`` get markers."""
-        if self.mode == "off":
-            return False
-        if self.explicit_breakpoints is not None:
-            return self.explicit_breakpoints
-        info = find_model(model)
-        if info is not None:
-            return info.explicit_cache_breakpoints
-        return "claude" in model.lower()
+    def applies_to(self, model: str, provider: str | None = None) -> bool:
+        """Whether requests to ``model`` through ``provider`` (a ``Provider.name``) get markers.
+
+        Never with ``mode="off"``; as ``explicit_breakpoints`` says when it is
+        set; always on an API in :data:`MARKER_APIS` (Anthropic's Messages
+        API takes markers whatever the model is called, an alias included);
+        otherwise (OpenRouter, OpenAI-compatible servers, no provider given)
+        by model family: the registry's ``explicit_cache_breakpoints``, then
+        whether the name contains ``claude``.
+        """
+        return self._reason(model, provider) is not None
+
+    def _reason(self, model: str, provider: str | None) -> str | None:
+        """Why markers are placed (None: they are not)."""
+        if self.mode == "off" or self.explicit_breakpoints is False:
+            return None
+        if self.explicit_breakpoints:
+            return "explicit_breakpoints=True"
+        if provider is not None and provider.lower() in MARKER_APIS:
+            return f"the {provider} API takes markers on any model"
+        known = find_model(model)
+        if known is not None:
+            return "the model registry" if known.explicit_cache_breakpoints else None
+        return "the model name contains 'claude'" if "claude" in model.lower() else None
 
     def minimum_tokens(self, model: str) -> int:
-        """The shortest prefix ``model`` caches; 0 when unknown."""
+        """The shortest prefix ``model`` caches; :data:`ASSUMED_MIN_CACHEABLE_TOKENS` if unknown."""
         if self.min_cacheable_tokens is not None:
             return self.min_cacheable_tokens
-        info = find_model(model)
-        return 0 if info is None else info.min_cacheable_tokens
+        known = find_model(model)
+        return ASSUMED_MIN_CACHEABLE_TOKENS if known is None else known.min_cacheable_tokens
 
     def __call__(self, context: Context, info: TransformInfo) -> Context:
-        if not self.applies_to(info.model):
+        reason = self._reason(info.model, info.provider)
+        if reason is None:
             return context
+        if find_model(info.model) is None and info.once("cache.model_assumed"):
+            # Markers for a model agentkit knows nothing about: say what is assumed, once a run.
+            info.log.info(
+                "cache.model_assumed",
+                because=reason,
+                assumed="caches at explicit cache_control markers",
+                min_cacheable_tokens=self.minimum_tokens(info.model),
+                hint="register_model(ModelInfo(...)) states the model's real minimum",
+            )
         text_only = self.text_only
         if text_only is None:
             text_only = info.provider.lower() != "anthropic"
@@ -270,5 +307,5 @@ def _mark_message(message: Message, blocks: dict[int, CacheTTL]) -> Message:
     return attrs.evolve(message, content=tuple(content))
 
 
-#: The default instance: 5-minute markers, on for Claude models.
+#: The default instance: 5-minute markers, on the Anthropic API and for Claude models.
 cache_breakpoints = CacheBreakpoints()

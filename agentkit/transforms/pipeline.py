@@ -11,9 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TypeAlias
 
-import structlog
 from attrs import define, field
 
+from agentkit._log import Logger, get_logger
 from agentkit.messages import Context
 
 __all__ = ["Pipeline", "Transform", "TransformInfo"]
@@ -44,10 +44,9 @@ class TransformInfo:
         return key in self._seen
 
     @property
-    def log(self) -> structlog.typing.FilteringBoundLogger:
+    def log(self) -> Logger:
         """A logger bound with the run id, turn, model and provider."""
-        logger: structlog.typing.FilteringBoundLogger = structlog.get_logger("agentkit.transforms")
-        return logger.bind(
+        return get_logger("agentkit.transforms").bind(
             run_id=self.run_id, turn=self.turn, model=self.model, provider=self.provider
         )
 

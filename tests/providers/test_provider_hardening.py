@@ -362,9 +362,13 @@ async def test_the_answer_is_handed_on_before_the_rest_of_the_body_is_drained() 
     with anyio.fail_after(10):
         async with serve([ANSWER, held]) as server, httpx.AsyncClient(transport=counter) as client:
             provider = provider_for("anthropic", server.url, client)
-            message = await provider.stream(CONTEXT, ModelOptions("x")).result()
-            # The answer came while the response was still open (being drained).
-            assert counter.open == 1
+            stream = provider.stream(CONTEXT, ModelOptions("x"))
+            async with stream:
+                async for _ in stream:
+                    pass
+                message = await stream.result()
+                # The answer came while the response was still open (being drained).
+                assert counter.open == 1
             held.set()
     assert message.text == "Hi"
     assert counter.open == 0

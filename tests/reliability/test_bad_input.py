@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import math
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -30,8 +32,11 @@ from agentkit import (
     find_model,
     tool,
 )
+from agentkit.messages import message_from_dict
 from agentkit.testing import Reply, ScriptedProvider, call
-from tests.reliability.helpers import FAST_RETRY, make_provider
+from agentkit.testing.emulator import Emulator, ToolUse
+from agentkit.testing.emulator import Reply as EmulatorReply
+from tests.reliability.helpers import FAST_RETRY, MODELS, make_provider
 
 pytestmark = pytest.mark.anyio
 
@@ -228,3 +233,46 @@ async def test_a_provider_that_returns_no_message(
         assert agent.state.error is info.value
         assert [m.role for m in agent.messages] == ["user"]  # no invented answer
         assert f"broken-{kind}" in str(info.value) or kind == "returns"
+
+
+# --------------------------------------------------------------------------- bad bytes
+
+
+@pytest.mark.parametrize("api", ["anthropic", "openrouter"])
+async def test_a_non_utf8_file_name_from_a_tool_neither_breaks_the_next_request_nor_the_save(
+    api: str,
+) -> None:
+    """Before: every later prompt failed with RunError(UnicodeEncodeError), nothing sent."""
+    bad_name = os.fsdecode(b"draft-\xff.txt")
+
+    @tool
+    def listdir() -> list[str]:
+        """List the working directory."""
+        return [bad_name, "notes.txt"]
+
+    script = [
+        EmulatorReply(tool_calls=[ToolUse("listdir", {}, id="call_1")]),
+        EmulatorReply(text="Two files."),
+        EmulatorReply(text="Still fine."),
+    ]
+    with anyio.fail_after(20):
+        async with Emulator(script=script) as emulator, httpx.AsyncClient() as client:
+            base = (
+                emulator.anthropic_base_url if api == "anthropic" else emulator.openrouter_base_url
+            )
+            agent = Agent(make_provider(api, base, client), model=MODELS[api], tools=[listdir])
+            first = await agent.run("What is here?")
+            second = await agent.run("And now?")
+        assert (first.text, second.text) == ("Two files.", "Still fine.")
+        assert len(emulator.requests) == 3
+        [result] = [
+            block
+            for turn in emulator.requests[1].request.turns
+            for block in turn.blocks
+            if block.kind == "tool_result"
+        ]
+        assert json.loads(result.text) == ["draft-\ufffd.txt", "notes.txt"]
+    saved = json.dumps(
+        [m.to_dict() for m in agent.messages], allow_nan=False, ensure_ascii=False
+    ).encode("utf-8")
+    assert tuple(message_from_dict(m) for m in json.loads(saved)) == agent.messages

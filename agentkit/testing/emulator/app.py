@@ -13,8 +13,8 @@ from collections.abc import Mapping, MutableMapping
 from typing import Any
 
 import attrs
-import structlog
 
+from agentkit._log import get_logger
 from agentkit.models import model_key
 from agentkit.testing.emulator import (
     anthropic_api,
@@ -50,7 +50,7 @@ from agentkit.testing.emulator.state import (
 
 __all__ = ["EmulatorApp"]
 
-_log = structlog.get_logger("agentkit.testing.emulator")
+_log = get_logger("agentkit.testing.emulator")
 
 Scope = MutableMapping[str, Any]
 

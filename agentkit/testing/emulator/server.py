@@ -14,8 +14,8 @@ from types import TracebackType
 from typing import Any
 
 import anyio
-import structlog
 
+from agentkit._log import get_logger
 from agentkit.testing.emulator.app import EmulatorApp
 from agentkit.testing.emulator.cache import CacheEntry
 from agentkit.testing.emulator.faults import Fault
@@ -31,7 +31,7 @@ from agentkit.testing.emulator.state import (
 
 __all__ = ["Emulator", "EmulatorUnavailableError"]
 
-_log = structlog.get_logger("agentkit.testing.emulator")
+_log = get_logger("agentkit.testing.emulator")
 _START_TIMEOUT = 10.0
 _STOP_TIMEOUT = 10.0
 

@@ -1,0 +1,121 @@
+"""The library is silent unless the application turns logging on, and then says everything."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import anyio
+import pytest
+import structlog
+from structlog.testing import capture_logs
+
+from agentkit.agent import Agent
+from agentkit.testing import Reply, ScriptedProvider, call
+from agentkit.testing.emulator import Emulator
+from agentkit.tools import tool
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@tool
+def add(a: int, b: int) -> int:
+    """Add two integers."""
+    return a + b
+
+
+def agent() -> Agent:
+    replies = [Reply(tool_calls=[call("add", a=2, b=3)]), "5"]
+    return Agent(ScriptedProvider(replies), model="m", tools=[add])
+
+
+def readme_example() -> str:
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    match = re.search(r"```python\n(.*?)```", text, re.S)
+    assert match is not None
+    return match.group(1)
+
+
+def test_the_readme_example_prints_only_its_own_output() -> None:
+    # The README example, as a user runs it, against the emulator instead of OpenRouter.
+    source = readme_example()
+    assert "OpenRouterProvider()" in source
+    with Emulator() as emulator:
+        source = source.replace(
+            "OpenRouterProvider()", f"OpenRouterProvider(base_url={emulator.openrouter_base_url!r})"
+        )
+        env = {**os.environ, "OPENROUTER_API_KEY": "sk-or-test-key-for-the-emulator"}
+        done = subprocess.run(
+            [sys.executable, "-c", source],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=env,
+            check=False,
+        )
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert len(lines) == 1, done.stdout  # print(result.text, result.usage), nothing else
+    assert "Usage(" in lines[0]
+    # stderr: at most the library's warnings (the stdlib's last resort), never below.
+    for line in done.stderr.splitlines():
+        assert line.startswith("cache."), done.stderr
+
+
+@pytest.mark.anyio
+async def test_a_run_writes_nothing_when_logging_is_not_configured(
+    capfd: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING)  # what an unconfigured program has
+    structlog.reset_defaults()
+    with anyio.fail_after(5):
+        assert (await agent().run("2 + 3?")).text == "5"
+    out, err = capfd.readouterr()
+    assert (out, err) == ("", "")
+    assert caplog.records == []
+
+
+@pytest.mark.anyio
+async def test_stdlib_logging_gets_every_event_with_its_fields(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG, logger="agentkit")
+    with anyio.fail_after(5):
+        await agent().run("2 + 3?")
+    events = [(r.name, r.levelname, r.event) for r in caplog.records]  # type: ignore[attr-defined]
+    assert ("agentkit.loop", "INFO", "run.start") in events
+    assert ("agentkit.loop", "DEBUG", "provider.request") in events
+    assert ("agentkit.loop", "DEBUG", "tool.start") in events
+    assert ("agentkit.loop", "INFO", "run.end") in events
+    end = next(r for r in caplog.records if r.event == "run.end")  # type: ignore[attr-defined]
+    assert end.fields["stop_reason"] == "stop"  # type: ignore[attr-defined]
+    assert end.fields["turns"] == 2  # type: ignore[attr-defined]
+    assert re.fullmatch(r"[0-9a-f]{16}", end.fields["run_id"])  # type: ignore[attr-defined]
+    assert "run.end" in end.getMessage() and "turns=2" in end.getMessage()
+
+
+@pytest.mark.anyio
+async def test_an_application_that_configured_structlog_gets_the_events() -> None:
+    with capture_logs() as logs, anyio.fail_after(5):
+        await agent().run("2 + 3?")
+    names = [entry["event"] for entry in logs]
+    assert names.count("run.start") == 1
+    assert names.count("tool.start") == 1
+    start = next(entry for entry in logs if entry["event"] == "run.start")
+    assert start["log_level"] == "info"
+    assert start["model"] == "m"
+
+
+def test_only_the_logging_module_talks_to_structlog() -> None:
+    # structlog.get_logger() elsewhere would print to stdout when unconfigured.
+    allowed = {"_log.py", "_logging.py"}  # _logging: the programs' own set-up
+    users = sorted(
+        str(path.relative_to(ROOT))
+        for path in (ROOT / "agentkit").rglob("*.py")
+        if path.name not in allowed and "structlog" in path.read_text(encoding="utf-8")
+    )
+    assert users == []
