@@ -4,7 +4,7 @@ A provider keeps its key in a :class:`Secret` (``repr`` and ``str`` show
 ``Secret('***')``) and hands httpx a :class:`KeyAuth`, whose auth flow writes
 the header onto the outgoing request inside httpx's send. So no agentkit
 frame that can end up in an error's traceback holds the key in a plain local
-(traceback renderers that show locals, such as rich's or structlog's
+(traceback renderers that show locals, such as rich's or the structured
 ``dict_tracebacks``, and error trackers, print every local of every frame).
 The flow also refuses to add the key to a request for another origin.
 """
