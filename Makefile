@@ -28,7 +28,9 @@ lint: $(STAMP)
 types: $(STAMP)
 	$(BIN)/mypy --strict agentkit
 
-# The suite's whole output (tee'd, not only failures) and every log record go to
+# The suite's whole output (tee'd, not only failures) and its log records (INFO and
+# up: DEBUG on the root logger would add asyncio's own records to tests that count
+# records; tests/reliability/test_secrets.py checks every level itself) go to
 # files, which must not contain any sentinel key: the tests' fake keys all look
 # like sk-...SENTINEL... (docs/reliability.md). The summary line is still printed.
 SUITE_OUTPUT := .pytest_cache/suite-output.txt
@@ -38,7 +40,7 @@ SENTINEL_PATTERN := sk-[A-Za-z0-9_-]*SENTINEL
 pytest: $(STAMP)
 	@mkdir -p .pytest_cache
 	@status=0; $(BIN)/python -m pytest -q --capture=tee-sys \
-		--log-file=$(SUITE_LOGS) --log-file-level=DEBUG >$(SUITE_OUTPUT) 2>&1 || status=$$?; \
+		--log-file=$(SUITE_LOGS) --log-file-level=INFO >$(SUITE_OUTPUT) 2>&1 || status=$$?; \
 	tail -n 25 $(SUITE_OUTPUT); \
 	if grep -E -l '$(SENTINEL_PATTERN)' $(SUITE_OUTPUT) $(SUITE_LOGS); then \
 		echo "a sentinel key appears in the test suite's output (files above):"; \
