@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -15,12 +16,14 @@ from agentkit import (
     Agent,
     AgentEnd,
     AgentEvent,
+    AnthropicProvider,
     AssistantMessage,
     Context,
     ExceededLimit,
     LoopConfig,
     Message,
     ModelOptions,
+    OpenRouterProvider,
     StopReason,
     ToolExecutionStart,
     ToolResultMessage,
@@ -33,6 +36,8 @@ from agentkit import (
 )
 from agentkit.loop import NOT_RUN_LIMIT, RunResult
 from agentkit.testing import Reply, ScriptedProvider, call
+from agentkit.testing.emulator import Emulator, ToolUse
+from agentkit.testing.emulator import Reply as EmulatorReply
 from tests.protocol import check_protocol
 
 pytestmark = pytest.mark.anyio
@@ -537,3 +542,88 @@ async def test_a_run_stopped_by_a_limit_leaves_a_history_that_continues() -> Non
     assert isinstance(again, RunResult)
     assert again.text == "finished"
     check_history([*history, *again.messages])
+
+
+# ---------------------------------------------------------------------- end to end
+
+API_KEY = "sk-limits-e2e-key"
+HAIKU = {"anthropic": "claude-3-5-haiku-20241022", "openrouter": "anthropic/claude-3.5-haiku"}
+SYSTEM = ("Review code for correctness, clarity and tests; cite the line you mean. " * 140)[:9600]
+
+
+class Reviewer(Agent):
+    max_tokens = 200
+
+    @tool
+    def read_file(self, path: str) -> str:
+        """Read a file of the repository."""
+        return f"contents of {path}: " + "x = 1\n" * 20
+
+
+def long_session(steps: int) -> list[EmulatorReply]:
+    replies = [
+        EmulatorReply(text=f"Step {n}.", tool_calls=[ToolUse("read_file", {"path": f"m{n}.py"})])
+        for n in range(steps - 1)
+    ]
+    return [*replies, EmulatorReply(text="Done: the patch is fine.")]
+
+
+def emulated_provider(api: str, emulator: Emulator) -> AnthropicProvider | OpenRouterProvider:
+    if api == "anthropic":
+        return AnthropicProvider(api_key=API_KEY, base_url=emulator.anthropic_base_url)
+    return OpenRouterProvider(api_key=API_KEY, base_url=emulator.openrouter_base_url)
+
+
+async def emulated_run(
+    api: str, steps: int, limits: UsageLimits | None
+) -> tuple[Reviewer, int, RunResult | UsageLimitExceeded]:
+    async with Emulator(script=long_session(steps)) as emulator:
+        provider = emulated_provider(api, emulator)
+        async with provider:
+            agent = Reviewer(provider=provider, model=HAIKU[api], system_prompt=SYSTEM)
+            outcome: RunResult | UsageLimitExceeded
+            try:
+                outcome = await agent.run("Review the whole module.", limits=limits)
+            except UsageLimitExceeded as exc:
+                outcome = exc
+        return agent, len(emulator.requests), outcome
+
+
+@pytest.mark.parametrize("api", ["anthropic", "openrouter"])
+async def test_a_cost_limit_stops_a_long_tool_session_before_the_request_that_would_cross_it(
+    api: str,
+) -> None:
+    steps = 30
+    with anyio.fail_after(60):
+        reference, sent, unlimited = await run_reference(api, steps)
+        assert isinstance(unlimited, RunResult)
+        assert sent == steps
+        answers = [m for m in reference.messages if isinstance(m, AssistantMessage)]
+        cumulative = list(itertools.accumulate(a.usage.cost for a in answers))
+        assert all(c > 0 for c in cumulative)
+        limit = cumulative[19]  # what the first 20 requests really cost
+        agent, sent, outcome = await emulated_run(api, steps, UsageLimits(cost_usd=limit))
+    assert isinstance(outcome, UsageLimitExceeded)
+    assert outcome.limit == "cost_usd"
+    assert outcome.allowed == limit
+    made = [m for m in agent.messages if isinstance(m, AssistantMessage)]
+    assert sent == len(made), "no request went out after the check said no"
+    assert 1 <= sent < 20, "the worst case of the next request is reserved"
+    spent = sum(m.usage.cost for m in made)
+    assert outcome.spent == pytest.approx(spent)
+    assert outcome.spent == pytest.approx(cumulative[sent - 1])
+    assert outcome.spent <= limit, "the limit was never crossed"
+    assert outcome.projected is not None
+    # The reservation covered what the next request really cost.
+    assert outcome.spent + (cumulative[sent] - cumulative[sent - 1]) <= outcome.projected
+    assert outcome.projected > limit
+    assert f"{outcome.spent:g}" in str(outcome) and f"{limit:g}" in str(outcome)
+    assert list(agent.messages) == list(outcome.messages)
+    check_history(agent.messages)
+    assert agent.state.error is outcome
+
+
+async def run_reference(
+    api: str, steps: int
+) -> tuple[Reviewer, int, RunResult | UsageLimitExceeded]:
+    return await emulated_run(api, steps, None)
