@@ -31,9 +31,11 @@ from agentkit import (
     Usage,
     UsageLimitExceeded,
     UsageLimits,
+    UserMessage,
     agent_loop,
     tool,
 )
+from agentkit._limits import estimate_request_tokens
 from agentkit.loop import NOT_RUN_LIMIT, RunResult
 from agentkit.testing import Reply, ScriptedProvider, call
 from agentkit.testing.emulator import Emulator, ToolUse
@@ -299,6 +301,27 @@ async def test_cost_stops_before_the_request_that_could_cross_it() -> None:
     assert "cost_usd" in str(outcome) and "0.008" in str(outcome)
 
 
+async def test_the_cost_reservation_prices_every_prompt_token_as_a_one_hour_cache_write() -> None:
+    prompt = "x" * 40_000
+    tokens = estimate_request_tokens(Context((), (UserMessage(prompt),), (step.definition,)))
+    assert 10_000 <= tokens < 10_100
+    worst = (tokens * 2.0 + 10 * 5.0) / 1_000_000  # $1/M in, 1-hour writes at 2x, $5/M out
+    counter = Counter(["never sent"])
+    limits = UsageLimits(cost_usd=worst * 0.99, on_exceed="stop")
+    _, outcome = await run(config(counter, limits, model=PRICED, max_tokens=10), prompt=prompt)
+    result = stopped(outcome)
+    assert result.limit_exceeded is not None
+    assert result.limit_exceeded.projected == pytest.approx(worst)
+    assert counter.requests == 0
+    # With exactly the worst case allowed, the request goes out.
+    counter = Counter([Reply("ok", usage=Usage(input=tokens, output=10, cost=0.001))])
+    limits = UsageLimits(cost_usd=worst * 1.01, on_exceed="stop")
+    _, outcome = await run(config(counter, limits, model=PRICED, max_tokens=10), prompt=prompt)
+    assert isinstance(outcome, RunResult)
+    assert outcome.stop_reason is StopReason.STOP
+    assert counter.requests == 1
+
+
 async def test_tool_calls_beyond_the_limit_get_an_error_result_and_the_run_stops() -> None:
     counter = Counter([tool_reply(1, calls=3), "never sent"])
     limits = UsageLimits(tool_calls=2, on_exceed="stop")
@@ -452,6 +475,7 @@ scripts = st.lists(
 )
 limit_sets = st.builds(
     UsageLimits,
+    UserMessage,
     requests=st.none() | st.integers(0, 8),
     input_tokens=st.none() | st.integers(0, 3000),
     output_tokens=st.none() | st.integers(0, 400),
