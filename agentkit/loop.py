@@ -2,7 +2,8 @@
 
 One turn is one model request plus the tools it asks for. The loop repeats
 turns until the model answers without tool calls, a turn limit is reached, a
-tool asks to end the run, or the run is aborted. Everything it does is an
+tool asks to end the run, a usage limit (:class:`UsageLimits`) is hit, or the
+run is aborted. Everything it does is an
 event on the returned :class:`~agentkit.EventStream`; its result is a
 :class:`RunResult`. The contract for failures is in ``docs/api/agent_loop.md``.
 

@@ -208,6 +208,25 @@ async def test_requests_limit_stops_before_the_next_request(on_exceed: str) -> N
     check_history(messages)
 
 
+async def test_stop_and_raise_emit_the_same_events_but_the_end() -> None:
+    outcomes = {}
+    for mode in ("stop", "raise"):
+        counter = Counter([tool_reply(n, calls=2) for n in range(5)])
+        limits = UsageLimits(tool_calls=3, on_exceed=mode)  # type: ignore[arg-type]
+        cfg = config(counter, limits, tool_execution="sequential", new_id=lambda: "run-1")
+        events, outcome = await run(cfg)
+        outcomes[mode] = (events, outcome)
+    stop_events, result = outcomes["stop"]
+    raise_events, error = outcomes["raise"]
+    assert isinstance(result, RunResult)
+    assert isinstance(error, UsageLimitExceeded)
+    assert stop_events[:-1] == raise_events
+    assert isinstance(stop_events[-1], AgentEnd)
+    assert result.messages == error.messages
+    assert result.usage == error.usage
+    assert result.limit_exceeded == error.exceeded
+
+
 async def test_input_tokens_are_checked_against_the_prompt_estimate_before_any_request() -> None:
     counter = Counter(["never sent"])
     limits = UsageLimits(input_tokens=500, on_exceed="stop")
