@@ -494,7 +494,6 @@ scripts = st.lists(
 )
 limit_sets = st.builds(
     UsageLimits,
-    UserMessage,
     requests=st.none() | st.integers(0, 8),
     input_tokens=st.none() | st.integers(0, 3000),
     output_tokens=st.none() | st.integers(0, 400),
