@@ -663,6 +663,8 @@ async def test_a_cost_limit_stops_a_long_tool_session_before_the_request_that_wo
     assert list(agent.messages) == list(outcome.messages)
     check_history(agent.messages)
     assert agent.state.error is outcome
+    for channel in (str(outcome), repr(outcome), repr(outcome.exceeded), repr(agent)):
+        assert API_KEY not in channel
 
 
 async def run_reference(
