@@ -16,6 +16,8 @@ from agentkit.errors import (
     StreamClosedError,
     StreamError,
     ToolDefinitionError,
+    UnenforceableLimitError,
+    UsageLimitExceeded,
 )
 from agentkit.events import (
     AgentEnd,
@@ -40,10 +42,12 @@ from agentkit.events import (
 )
 from agentkit.loop import (
     AbortSignal,
+    ExceededLimit,
     LoopConfig,
     RunResult,
     RunStream,
     ToolCallDecision,
+    UsageLimits,
     agent_loop,
 )
 from agentkit.messages import (
@@ -122,6 +126,11 @@ __all__ = [
     "RunResult",
     "RunStream",
     "agent_loop",
+    # usage limits
+    "ExceededLimit",
+    "UnenforceableLimitError",
+    "UsageLimitExceeded",
+    "UsageLimits",
     # tools
     "Tool",
     "ToolCallDecision",
