@@ -41,7 +41,7 @@ pytest: $(STAMP)
 	@mkdir -p .pytest_cache
 	@status=0; $(BIN)/python -m pytest -q --capture=tee-sys \
 		--log-file=$(SUITE_LOGS) --log-file-level=INFO >$(SUITE_OUTPUT) 2>&1 || status=$$?; \
-	tail -n 25 $(SUITE_OUTPUT); \
+	if [ $$status -ne 0 ]; then tail -n 400 $(SUITE_OUTPUT); else tail -n 25 $(SUITE_OUTPUT); fi; \
 	if grep -E -l '$(SENTINEL_PATTERN)' $(SUITE_OUTPUT) $(SUITE_LOGS); then \
 		echo "a sentinel key appears in the test suite's output (files above):"; \
 		grep -E -n -m 5 '$(SENTINEL_PATTERN)' $(SUITE_OUTPUT) $(SUITE_LOGS) | cut -c1-300; \
