@@ -28,8 +28,27 @@ lint: $(STAMP)
 types: $(STAMP)
 	$(BIN)/mypy --strict agentkit
 
+# The suite's whole output (tee'd, not only failures) and its log records (INFO and
+# up: DEBUG on the root logger would add asyncio's own records to tests that count
+# records; tests/reliability/test_secrets.py checks every level itself) go to
+# files, which must not contain any sentinel key: the tests' fake keys all look
+# like sk-...SENTINEL... (docs/reliability.md). The summary line is still printed.
+SUITE_OUTPUT := .pytest_cache/suite-output.txt
+SUITE_LOGS := .pytest_cache/suite-logs.txt
+SENTINEL_PATTERN := sk-[A-Za-z0-9_-]*SENTINEL
+
 pytest: $(STAMP)
-	$(BIN)/python -m pytest -q
+	@mkdir -p .pytest_cache
+	@status=0; $(BIN)/python -m pytest -q --capture=tee-sys \
+		--log-file=$(SUITE_LOGS) --log-file-level=INFO >$(SUITE_OUTPUT) 2>&1 || status=$$?; \
+	if [ $$status -ne 0 ]; then tail -n 400 $(SUITE_OUTPUT); else tail -n 25 $(SUITE_OUTPUT); fi; \
+	if grep -E -l '$(SENTINEL_PATTERN)' $(SUITE_OUTPUT) $(SUITE_LOGS); then \
+		echo "a sentinel key appears in the test suite's output (files above):"; \
+		grep -E -n -m 5 '$(SENTINEL_PATTERN)' $(SUITE_OUTPUT) $(SUITE_LOGS) | cut -c1-300; \
+		exit 1; \
+	fi; \
+	echo "no sentinel key in $$(wc -l <$(SUITE_OUTPUT)) lines of output and $$(wc -l <$(SUITE_LOGS)) log lines"; \
+	exit $$status
 
 # The wheel, installed alone in a fresh venv with only the runtime dependencies,
 # imports and runs a scripted agent: a missing runtime dependency fails here.

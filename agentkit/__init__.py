@@ -16,6 +16,8 @@ from agentkit.errors import (
     StreamClosedError,
     StreamError,
     ToolDefinitionError,
+    UnenforceableLimitError,
+    UsageLimitExceeded,
 )
 from agentkit.events import (
     AgentEnd,
@@ -40,10 +42,12 @@ from agentkit.events import (
 )
 from agentkit.loop import (
     AbortSignal,
+    ExceededLimit,
     LoopConfig,
     RunResult,
     RunStream,
     ToolCallDecision,
+    UsageLimits,
     agent_loop,
 )
 from agentkit.messages import (
@@ -84,6 +88,7 @@ from agentkit.providers import (
     ProviderConnectionError,
     RateLimitError,
     ReasoningOptions,
+    RedirectError,
     ResponseFormatError,
     RetryPolicy,
     ServerError,
@@ -122,6 +127,11 @@ __all__ = [
     "RunResult",
     "RunStream",
     "agent_loop",
+    # usage limits
+    "ExceededLimit",
+    "UnenforceableLimitError",
+    "UsageLimitExceeded",
+    "UsageLimits",
     # tools
     "Tool",
     "ToolCallDecision",
@@ -198,6 +208,7 @@ __all__ = [
     "PermissionDeniedError",
     "ProviderConnectionError",
     "RateLimitError",
+    "RedirectError",
     "ResponseFormatError",
     "ServerError",
     "StreamStalledError",

@@ -30,6 +30,7 @@ import attrs
 from attrs import define
 
 from agentkit._abort import AbortSignal
+from agentkit._limits import UsageLimits
 from agentkit._tool_execution import ToolCallDecision
 from agentkit.errors import AgentBusyError, ToolDefinitionError
 from agentkit.events import (
@@ -100,6 +101,7 @@ class Agent:
     max_turns: ClassVar[int | None] = 100
     tool_execution: ClassVar[Literal["parallel", "sequential"]] = "parallel"
     tool_timeout: ClassVar[float | None] = 300.0
+    limits: ClassVar[UsageLimits | None] = None
     caching: ClassVar[CacheBreakpoints] = cache_breakpoints
     transforms: ClassVar[Sequence[Transform]] = ()
 
@@ -208,15 +210,23 @@ class Agent:
 
     # ------------------------------------------------------------------ running
 
-    def prompt(self, message: str | Message | Sequence[Message]) -> RunStream:
-        """Start a run answering ``message``; returns its event stream (started on first use)."""
+    def prompt(
+        self, message: str | Message | Sequence[Message], *, limits: UsageLimits | None = None
+    ) -> RunStream:
+        """Start a run answering ``message``; returns its event stream (started on first use).
+
+        ``limits`` replaces the agent's ``limits`` for this run.
+        """
         prompts = prompt_messages(message)
         if not prompts:
             raise ValueError("prompt() needs at least one message")
-        return self._start(prompts)
+        return self._start(prompts, limits)
 
-    def continue_(self) -> RunStream:
-        """Run again on the conversation as it is (after an error, or queued tool results)."""
+    def continue_(self, *, limits: UsageLimits | None = None) -> RunStream:
+        """Run again on the conversation as it is (after an error, or queued tool results).
+
+        ``limits`` replaces the agent's ``limits`` for this run.
+        """
         if not self._messages:
             raise ValueError("continue_() needs a conversation; use prompt()")
         if isinstance(self._messages[-1], AssistantMessage) and not unanswered_calls(
@@ -226,16 +236,19 @@ class Agent:
             if not queued:
                 raise ValueError("the conversation ends with an answer; use prompt()")
             message = queued.pop(0)
-            return self._start((message,))
-        return self._start(())
+            return self._start((message,), limits)
+        return self._start((), limits)
 
-    async def run(self, message: str | Message | Sequence[Message]) -> RunResult:
+    async def run(
+        self, message: str | Message | Sequence[Message], *, limits: UsageLimits | None = None
+    ) -> RunResult:
         """Run to the end and return the result (events go to listeners only).
 
-        It returns, raises or is cancelled only once the run's work has stopped:
-        tools' cleanup has run, the HTTP response is closed, the agent is idle.
+        ``limits`` replaces the agent's ``limits`` for this run. It returns,
+        raises or is cancelled only once the run's work has stopped: tools'
+        cleanup has run, the HTTP response is closed, the agent is idle.
         """
-        async with self.prompt(message) as stream:
+        async with self.prompt(message, limits=limits) as stream:
             return await stream.result()
 
     def steer(self, message: str | Message) -> None:
@@ -273,10 +286,11 @@ class Agent:
                 f"cannot {action}: a run is active; await it, steer() it, or abort() it"
             )
 
-    def _start(self, prompts: tuple[Message, ...]) -> RunStream:
+    def _start(self, prompts: tuple[Message, ...], limits: UsageLimits | None) -> RunStream:
         self._check_idle("start a run")
         run = _AgentRun(self, AbortSignal())
-        run.stream = agent_loop(self._loop_config(run.abort), prompt=prompts, owner=run)
+        config = self._loop_config(run.abort, limits)
+        run.stream = agent_loop(config, prompt=prompts, owner=run)
         self._pending = weakref.ref(run.stream)
         return run.stream
 
@@ -301,8 +315,11 @@ class Agent:
             waiter.set()
         self._idle_waiters.clear()
 
-    def _loop_config(self, abort: AbortSignal) -> LoopConfig:
+    def _loop_config(self, abort: AbortSignal, limits: UsageLimits | None = None) -> LoopConfig:
         cls = type(self)
+        options = {name: getattr(self, name) for name in _LOOP_OPTIONS}
+        if limits is not None:
+            options["limits"] = limits
         return LoopConfig(
             provider=self._provider,
             options=self._model_options(),
@@ -317,7 +334,7 @@ class Agent:
             get_steering_messages=self._take_steering,
             get_follow_up_messages=self._take_follow_ups,
             abort=abort,
-            **{name: getattr(self, name) for name in _LOOP_OPTIONS},
+            **options,
         )
 
     def _model_options(self) -> ModelOptions:
@@ -383,7 +400,7 @@ class Agent:
 # Every ModelOptions field but the model, and the LoopConfig limits, are Agent
 # options of the same name: derived from the fields, so none can be forgotten.
 _MODEL_OPTIONS = tuple(f.name for f in attrs.fields(ModelOptions) if f.name != "model")
-_LOOP_OPTIONS = ("max_turns", "tool_execution", "tool_timeout")
+_LOOP_OPTIONS = ("max_turns", "tool_execution", "tool_timeout", "limits")
 _OPTION_NAMES = frozenset({*_MODEL_OPTIONS, *_LOOP_OPTIONS, "transforms", "caching"})
 
 

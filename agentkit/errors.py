@@ -12,6 +12,8 @@ Hierarchy::
     │   ├── StreamCancelledError  the producer was cancelled from outside
     │   └── ProducerExitedError   the producer returned without ending the stream
     ├── RunError                  user code failed inside a run (``stage`` names where)
+    ├── UsageLimitExceeded        a run hit one of its ``UsageLimits``
+    ├── UnenforceableLimitError   a usage limit the run cannot check (no max_tokens, no price)
     └── ProviderError             a model provider failed (see ``agentkit.providers``)
 
 Every error that ends a run carries the messages the run completed before it
@@ -23,6 +25,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from agentkit._limits import ExceededLimit
     from agentkit.messages import Message, Usage
 
 __all__ = [
@@ -36,6 +39,8 @@ __all__ = [
     "StreamClosedError",
     "StreamError",
     "ToolDefinitionError",
+    "UnenforceableLimitError",
+    "UsageLimitExceeded",
 ]
 
 
@@ -93,6 +98,37 @@ class RunError(AgentkitError):
         super().__init__(f"{stage} raised {type(cause).__name__}: {cause}")
         self.stage = stage
         self.__cause__ = cause
+
+
+class UsageLimitExceeded(AgentkitError):
+    """A run hit one of its :class:`~agentkit.UsageLimits` (with ``on_exceed="raise"``).
+
+    ``limit`` names the field, ``allowed`` is its value, ``spent`` what the run
+    had spent of it, ``projected`` what the next request or tool batch could
+    have brought it to when the check was made before it (None when the real
+    spend crossed the limit). ``exceeded`` is the same as a value.
+    """
+
+    def __init__(self, exceeded: ExceededLimit) -> None:
+        super().__init__(exceeded.describe())
+        self.exceeded = exceeded
+        self.limit = exceeded.limit
+        self.allowed = exceeded.allowed
+        self.spent = exceeded.spent
+        self.projected = exceeded.projected
+
+
+class UnenforceableLimitError(AgentkitError, ValueError):
+    """A usage limit the run cannot check, found before any request.
+
+    An output, total or cost limit needs ``max_tokens`` (the bound of a
+    request's output); a cost limit needs the model's price. ``limit`` names
+    the field.
+    """
+
+    def __init__(self, limit: str, message: str) -> None:
+        super().__init__(message)
+        self.limit = limit
 
 
 class ProviderError(AgentkitError):

@@ -2,7 +2,8 @@
 
 One turn is one model request plus the tools it asks for. The loop repeats
 turns until the model answers without tool calls, a turn limit is reached, a
-tool asks to end the run, or the run is aborted. Everything it does is an
+tool asks to end the run, a usage limit (:class:`UsageLimits`) is hit, or the
+run is aborted. Everything it does is an
 event on the returned :class:`~agentkit.EventStream`; its result is a
 :class:`RunResult`. The contract for failures is in ``docs/api/agent_loop.md``.
 
@@ -22,6 +23,7 @@ from typing import Literal, Protocol, TypeAlias
 from attrs import define, field
 
 from agentkit._abort import AbortSignal
+from agentkit._limits import Budget, ExceededLimit, UsageLimits
 from agentkit._log import get_logger
 from agentkit._tool_execution import (
     AfterToolCall,
@@ -30,7 +32,13 @@ from agentkit._tool_execution import (
     ToolEnvironment,
     execute_tool_calls,
 )
-from agentkit.errors import AgentkitError, ProviderError, RunError, StreamCancelledError
+from agentkit.errors import (
+    AgentkitError,
+    ProviderError,
+    RunError,
+    StreamCancelledError,
+    UsageLimitExceeded,
+)
 from agentkit.events import (
     AgentEnd,
     AgentEvent,
@@ -64,10 +72,12 @@ __all__ = [
     "BeforeToolCall",
     "ToolCallDecision",
     "EventListener",
+    "ExceededLimit",
     "LoopConfig",
     "RunOwner",
     "RunResult",
     "RunStream",
+    "UsageLimits",
     "agent_loop",
 ]
 
@@ -98,8 +108,10 @@ class LoopConfig:
     loop and must return (and forget) the messages queued since the last poll;
     the loop polls only when it can still deliver what it gets, and every
     message it took is in the history when the run ends. Hooks run under the
-    call's tool timeout. ``clock`` (seconds, for durations) and ``new_id``
-    (run ids) are the loop's only sources of time and identity.
+    call's tool timeout. ``limits`` caps what the run may spend (see
+    :class:`UsageLimits`). ``clock`` (seconds, for durations and the
+    ``seconds`` limit) and ``new_id`` (run ids) are the loop's only sources of
+    time and identity.
     """
 
     provider: Provider
@@ -116,6 +128,7 @@ class LoopConfig:
     tool_execution: Literal["parallel", "sequential"] = "parallel"
     tool_timeout: float | None = 300.0
     abort: AbortSignal | None = None
+    limits: UsageLimits | None = None
     clock: Callable[[], float] = time.perf_counter
     new_id: Callable[[], str] = _new_run_id
 
@@ -129,6 +142,8 @@ class LoopConfig:
             isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0
         ):
             raise TypeError(f"tool_timeout must be a positive number or None, got {timeout!r}")
+        if self.limits is not None and not isinstance(self.limits, UsageLimits):
+            raise TypeError(f"limits must be UsageLimits or None, got {self.limits!r}")
         strays = [t for t in self.tools if not isinstance(t, Tool)]
         if strays:
             raise TypeError(f"tools must be Tool values (use @tool), got {strays[0]!r}")
@@ -146,11 +161,16 @@ class LoopConfig:
 
 @define(frozen=True, slots=True)
 class RunResult:
-    """What a run produced: its new messages, their summed usage and why it stopped."""
+    """What a run produced: its new messages, their summed usage and why it stopped.
+
+    ``limit_exceeded`` says which usage limit ended the run when it stopped
+    with ``StopReason.USAGE_LIMIT`` (``UsageLimits(on_exceed="stop")``).
+    """
 
     messages: tuple[Message, ...]
     usage: Usage
     stop_reason: StopReason
+    limit_exceeded: ExceededLimit | None = None
 
     @property
     def last_assistant(self) -> AssistantMessage | None:
@@ -196,6 +216,7 @@ _PROGRESS = (MessageUpdate, ToolExecutionUpdate)
 _NO_PARTIAL = object()
 
 NOT_RUN_STOPPED = "Not run: the run stopped before this call had a result."
+NOT_RUN_LIMIT = "Not run: the run reached its usage limit ({})."
 
 
 def agent_loop(
@@ -335,6 +356,10 @@ class _Run:
         self.log = _log.bind(run_id=run_id, model=config.options.model)
         self.abort = config.abort or AbortSignal()
         self.emitter: _Emitter | None = None
+        self.budget: Budget | None = None
+        self.requests = 0
+        self.tool_calls_started = 0
+        self.exceeded: ExceededLimit | None = None
 
     # ------------------------------------------------------------------ plumbing
 
@@ -394,7 +419,12 @@ class _Run:
         unregister = self.abort.on_abort(self.emitter.drop_progress)
         self.log.info("run.start")
         try:
+            if self.config.limits is not None:
+                # Before any event or request: a limit that cannot be checked is refused.
+                self.budget = Budget(self.config.limits, self.config.options, clock, started)
             stop = await self.run()
+            if self.exceeded is not None and self.exceeded_raises():
+                raise UsageLimitExceeded(self.exceeded)
         except AgentkitError as exc:
             exc.messages, exc.usage = tuple(self.new_messages), self.usage
             self.log.warning("run.failed", error=type(exc).__name__, turns=self.turn)
@@ -409,7 +439,7 @@ class _Run:
             raise
         finally:
             unregister()
-        result = RunResult(tuple(self.new_messages), self.usage, stop)
+        result = RunResult(tuple(self.new_messages), self.usage, stop, self.exceeded)
         await self.emit(AgentEnd(result.messages, result.usage, stop))
         out.end(result)
         self.log.info(
@@ -418,6 +448,22 @@ class _Run:
             turns=self.turn,
             seconds=round(clock() - started, 6),
         )
+
+    def exceeded_raises(self) -> bool:
+        return self.config.limits is not None and self.config.limits.on_exceed == "raise"
+
+    def over_limit(self, exceeded: ExceededLimit | None) -> bool:
+        """Record the first limit the run hit; true when there is one."""
+        if exceeded is not None and self.exceeded is None:
+            self.exceeded = exceeded
+            self.log.info(
+                "run.usage_limit",
+                limit=exceeded.limit,
+                allowed=exceeded.allowed,
+                spent=exceeded.spent,
+                projected=exceeded.projected,
+            )
+        return self.exceeded is not None
 
     def stop_before_turn(self, more: bool) -> StopReason | None:
         """Why the run cannot take another turn, when it would need one (``more``)."""
@@ -440,17 +486,25 @@ class _Run:
             if self.aborted():
                 await self.emit(TurnEnd(self.turn, None))
                 return StopReason.ABORTED
-            last = await self.ask_model()
+            context = self.request_context()
+            budget = self.budget
+            if budget is not None and self.over_limit(
+                budget.before_request(context, self.usage, self.requests)
+            ):
+                await self.emit(TurnEnd(self.turn, None))
+                return StopReason.USAGE_LIMIT
+            last = await self.ask_model(context)
+            if budget is not None and last.stop_reason is not StopReason.ABORTED:
+                self.over_limit(budget.after_response(self.usage, self.requests))
             results: tuple[ToolResultMessage, ...] = ()
             terminate = False
             pending = []
             if last.tool_calls:
-                batch = await execute_tool_calls(self.tool_environment(), last.tool_calls)
-                for result in batch.results:
-                    await self.add_message(result)
-                results, terminate, pending = batch.results, batch.terminate, list(batch.steering)
+                results, terminate, pending = await self.run_tools(last)
             more = bool(last.tool_calls or pending)
             stop = self.stop_before_turn(more)
+            if self.exceeded is not None and stop is not StopReason.ABORTED:
+                stop = StopReason.USAGE_LIMIT
             if stop is None and terminate:
                 stop = StopReason.TOOL_TERMINATED
             if stop is None and last.stop_reason is StopReason.ABORTED:
@@ -475,6 +529,36 @@ class _Run:
                 if last.stop_reason in _FINAL_REASONS:
                     return last.stop_reason
                 return StopReason.STOP
+
+    async def run_tools(
+        self, answer: AssistantMessage
+    ) -> tuple[tuple[ToolResultMessage, ...], bool, list[Message]]:
+        """Run the answer's calls the limits allow; the others get an error result."""
+        calls = answer.tool_calls
+        admitted = len(calls)
+        if self.exceeded is not None:
+            admitted = 0  # the answer itself crossed a limit: nothing more runs
+        elif self.budget is not None:
+            admitted, exceeded = self.budget.admit_tool_calls(len(calls), self.tool_calls_started)
+            self.over_limit(exceeded)
+        results: list[ToolResultMessage] = []
+        terminate = False
+        steering: list[Message] = []
+        if admitted:
+            self.tool_calls_started += admitted
+            batch = await execute_tool_calls(self.tool_environment(), calls[:admitted])
+            results.extend(batch.results)
+            terminate, steering = batch.terminate, list(batch.steering)
+        if admitted < len(calls):
+            assert self.exceeded is not None
+            text = NOT_RUN_LIMIT.format(self.exceeded.limit)
+            results.extend(
+                ToolResultMessage(call.id, call.name, text, is_error=True)
+                for call in calls[admitted:]
+            )
+        for result in results:
+            await self.add_message(result)
+        return tuple(results), terminate, steering
 
     def tool_environment(self) -> ToolEnvironment:
         config = self.config
@@ -514,13 +598,13 @@ class _Run:
             raise RunError("transform", TypeError(f"a transform returned {kind}, not a Context"))
         return transformed
 
-    async def ask_model(self) -> AssistantMessage:
-        context = self.request_context()
+    async def ask_model(self, context: Context) -> AssistantMessage:
         provider = self.config.provider
         clock = self.config.clock
         started = clock()
         log = self.log.bind(turn=self.turn, provider=provider.name)
         log.debug("provider.request", messages=len(context.messages))
+        self.requests += 1
         answer_stream = provider.stream(context, self.config.options)  # the model effect
         if not isinstance(answer_stream, EventStream):
             raise ProviderError(

@@ -374,6 +374,7 @@ class StopReason(enum.StrEnum):
     ERROR = "error"  #: the run failed
     MAX_TURNS = "max_turns"  #: the run reached its turn limit
     TOOL_TERMINATED = "tool_terminated"  #: a tool asked to end the run
+    USAGE_LIMIT = "usage_limit"  #: the run hit one of its usage limits
 
 
 class UsageError(AgentkitError, ValueError):

@@ -39,6 +39,10 @@ def test_the_core_is_reachable_from_the_top_level() -> None:
         "cache_breakpoints",
         "Usage",
         "Context",
+        "UsageLimits",
+        "UsageLimitExceeded",
+        "ExceededLimit",
+        "UnenforceableLimitError",
     ):
         assert attribute in agentkit.__all__
 

@@ -156,6 +156,7 @@ class AnthropicProvider(HTTPProviderBase):
 
     name = "anthropic"
     _key_variable = "ANTHROPIC_API_KEY"
+    _key_header = ("x-api-key", "")
 
     def __init__(
         self,
@@ -166,6 +167,7 @@ class AnthropicProvider(HTTPProviderBase):
         headers: Mapping[str, str] | None = None,
         timeouts: Timeouts | None = None,
         retry: RetryPolicy | None = None,
+        allow_insecure_http: bool = False,
     ) -> None:
         super().__init__(
             api_key=api_key if api_key is not None else env_key("ANTHROPIC_API_KEY"),
@@ -173,6 +175,7 @@ class AnthropicProvider(HTTPProviderBase):
             client=client,
             timeouts=timeouts,
             retry=retry,
+            allow_insecure_http=allow_insecure_http,
         )
         self._extra_headers = dict(headers or {})
 
@@ -183,8 +186,7 @@ class AnthropicProvider(HTTPProviderBase):
             "anthropic-version": ANTHROPIC_VERSION,
         }
         headers.update(self._extra_headers)
-        headers["x-api-key"] = self._api_key
-        return headers
+        return headers  # the key is added by the auth flow, as late as possible
 
     def build_body(self, context: Context, options: ModelOptions) -> dict[str, Any]:
         """The JSON request body for ``context`` (public for inspection and tests)."""
@@ -237,9 +239,42 @@ class AnthropicProvider(HTTPProviderBase):
                     return await state.run(reader)
 
             url = f"{self.base_url}/v1/messages"
-            out.end(await self._post_stream(url, body, self._headers(), consume))
+            await self._post_stream(url, body, self._headers(), consume, out.end)
 
         return EventStream(produce, name=f"{self.name}:{options.model}")
+
+    def _answer_events(self, answer: Any) -> list[ServerSentEvent] | None:
+        """The events of a whole ``message`` object (a server that did not stream)."""
+        if isinstance(answer, dict) and answer.get("error") and answer.get("type") != "message":
+            return [
+                ServerSentEvent("error", json.dumps({"type": "error", "error": answer["error"]}))
+            ]
+        if not isinstance(answer, dict) or answer.get("type") != "message":
+            return None
+        content = answer.get("content")
+        if not isinstance(content, list):
+            return None
+        start = {key: value for key, value in answer.items() if key != "content"}
+        frames: list[dict[str, Any]] = [
+            {"type": "message_start", "message": {**start, "content": []}}
+        ]
+        for index, block in enumerate(content):
+            tool = isinstance(block, dict) and block.get("type") == "tool_use"
+            opened = {**block, "input": {}} if tool else block
+            frames.append({"type": "content_block_start", "index": index, "content_block": opened})
+            if tool:
+                arguments = json.dumps(block.get("input") or {})
+                delta = {"type": "input_json_delta", "partial_json": arguments}
+                frames.append({"type": "content_block_delta", "index": index, "delta": delta})
+            frames.append({"type": "content_block_stop", "index": index})
+        stop = {"stop_reason": answer.get("stop_reason"), "stop_sequence": None}
+        frames.append({"type": "message_delta", "delta": stop, "usage": answer.get("usage") or {}})
+        frames.append({"type": "message_stop"})
+        return [ServerSentEvent(f["type"], json.dumps(f)) for f in frames]
+
+
+def _text_or_none(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
 
 
 class _StreamState:
@@ -255,6 +290,7 @@ class _StreamState:
         self.stop: str | None = None
         self.started = False
         self.done = False
+        self.progressed = False  # a usage or stop event in the batch being handled
         self.skipped: set[Any] = set()  # blocks agentkit cannot represent (server tools...)
 
     def _error(self, message: str) -> ResponseFormatError:
@@ -273,6 +309,9 @@ class _StreamState:
             except Exception:
                 await self.out.push_many(events)
                 raise
+            if events or self.progressed:
+                reader.progress()  # pings and empty deltas do not count
+                self.progressed = False
             await self.out.push_many(events)
             events.clear()
             if self.done:
@@ -350,14 +389,15 @@ class _StreamState:
                 self.stop = as_text(delta["stop_reason"])
             # Counts here are cumulative: they replace, never add to, earlier ones.
             self.usage.update(data.get("usage") or {})
+            self.progressed = True
         elif kind == "message_stop":
             self.done = True
-        elif kind == "error":
+        elif kind == "error" or (kind is None and data.get("error")):
+            # LiteLLM's proxy sends ``data: {"error": {...}}`` with no type and no event name.
             raise midstream_error(
                 data.get("error"),
                 provider=self.provider.name,
-                request_id=data.get("request_id") or builder.response_id,
-                secrets=self.provider._secrets,
+                request_id=_text_or_none(data.get("request_id")) or builder.response_id,
             )
         # ``ping`` and event types added later are ignored, as the API asks.
 

@@ -31,8 +31,10 @@ from contextlib import contextmanager
 from typing import Any, Literal, Protocol, TypeAlias, runtime_checkable
 
 import anyio
+import attrs
 from attrs import define, field
 
+from agentkit._log import get_logger
 from agentkit.events import (
     AssistantEvent,
     BlockEnd,
@@ -61,6 +63,8 @@ __all__ = [
     "Provider",
     "ReasoningOptions",
 ]
+
+_log = get_logger("agentkit.providers")
 
 AssistantStream: TypeAlias = EventStream[AssistantEvent, AssistantMessage]
 
@@ -256,7 +260,7 @@ class AssistantMessageBuilder:
                 content[block.content_index] = TextContent(text)
             elif block.kind == "thinking" and text:
                 content[block.content_index] = ThinkingContent(text, block.signature)
-        kept = tuple(c for c in content if c is not None)
+        kept = _repair_call_ids(tuple(c for c in content if c is not None), self.provider)
         return self._message(kept, stop_reason, usage or Usage())
 
     @contextmanager
@@ -277,7 +281,7 @@ class AssistantMessageBuilder:
         """The final message; call after :meth:`close_blocks`."""
         if self._open:
             raise RuntimeError("build() with open blocks; call close_blocks() first")
-        content = tuple(c for c in self._content if c is not None)
+        content = _repair_call_ids(tuple(c for c in self._content if c is not None), self.provider)
         return self._message(content, stop_reason, usage)
 
     def _message(
@@ -292,6 +296,43 @@ class AssistantMessageBuilder:
             response_id=self.response_id,
             provider_data=self.provider_data,
         )
+
+
+def _repair_call_ids(
+    content: tuple[AssistantContent, ...], provider: str
+) -> tuple[AssistantContent, ...]:
+    """Tool calls with an empty or repeated id get a new one, deterministically.
+
+    The next request must pair every result with its call by id, which an
+    empty or duplicate id makes impossible (the service would reject it). The
+    n-th call (from 1) with an empty id becomes ``call_<n>``; a repeated id
+    becomes ``<id>_<n>``; suffixes grow until the id is unique. Each repair is
+    logged as ``provider.tool_call_id_repaired``.
+    """
+    calls = [c for c in content if isinstance(c, ToolCall)]
+    ids = [c.id for c in calls]
+    if all(ids) and len(set(ids)) == len(ids):
+        return content
+    taken: set[str] = set()
+    fixed: dict[int, ToolCall] = {}
+    for number, call in enumerate(calls, 1):
+        new = call.id
+        if not new or new in taken:
+            base = f"{call.id}_{number}" if call.id else f"call_{number}"
+            new, extra = base, 1
+            while new in taken or new in ids:
+                extra += 1
+                new = f"{base}_{extra}"
+            _log.warning(
+                "provider.tool_call_id_repaired",
+                provider=provider,
+                reason="empty" if not call.id else "duplicate",
+                tool=call.name,
+                new_id=new,
+            )
+            fixed[id(call)] = attrs.evolve(call, id=new)
+        taken.add(new)
+    return tuple(fixed.get(id(c), c) for c in content)
 
 
 def _parse_tool_call(id: str, name: str, raw: str) -> ToolCall:

@@ -15,12 +15,13 @@ Hierarchy (all under :class:`agentkit.ProviderError`)::
     ├── MidStreamError               the service reported an error after 200 OK
     ├── StreamStalledError           no event within the idle timeout
     ├── ProviderConnectionError      connecting, sending or reading failed
+    ├── RedirectError                a 3xx answer: never followed (never retried)
     └── ResponseFormatError          the service sent data agentkit cannot read
         └── SSEDecodeError           the event stream itself is malformed
 
 Every error carries ``status`` (None without an HTTP status), ``message`` and
-``request_id``. Messages never contain the API key: each provider passes its
-key to :func:`redact` before a text from the wire reaches an error or a log.
+``request_id``. Nothing in them contains the API key: every text from the
+wire passes :func:`redact` once, where it is read (see docs/reliability.md).
 """
 
 from __future__ import annotations
@@ -42,8 +43,10 @@ __all__ = [
     "NotFoundError",
     "OverloadedError",
     "PermissionDeniedError",
+    "MIN_REDACTED_LENGTH",
     "ProviderConnectionError",
     "RateLimitError",
+    "RedirectError",
     "ResponseFormatError",
     "SSEDecodeError",
     "ServerError",
@@ -121,6 +124,25 @@ class ProviderConnectionError(ProviderError):
     """The connection failed: connecting, sending the request or reading the answer."""
 
 
+class RedirectError(ProviderError):
+    """The service answered with a redirect (HTTP 3xx), which agentkit never follows.
+
+    Following it could send the API key to another origin. ``location`` is
+    the ``Location`` header as sent (redacted), or None without one.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        location: str | None = None,
+        status: int | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        super().__init__(message, status=status, request_id=request_id, retryable=False)
+        self.location = location
+
+
 class ResponseFormatError(ProviderError):
     """The service answered with data that does not follow its documented format."""
 
@@ -152,12 +174,28 @@ _RETRYABLE_TYPES = frozenset(
 )
 
 
+#: Secrets shorter than this are never searched for: so short a string cannot be
+#: told from ordinary text ("x" would turn "exceeded" into "e***ceeded"), and no
+#: real service issues keys that short.
+MIN_REDACTED_LENGTH = 8
+
+
 def redact(text: str, secrets: Iterable[str]) -> str:
-    """``text`` with every non-empty secret replaced by ``***``."""
+    """``text`` with every secret of at least :data:`MIN_REDACTED_LENGTH` characters
+    replaced by ``***``."""
     for secret in secrets:
-        if secret and secret in text:
+        if len(secret) >= MIN_REDACTED_LENGTH and secret in text:
             text = text.replace(secret, "***")
     return text
+
+
+def status_of_code(code: int | str | None) -> int | None:
+    """The HTTP status an error ``code`` names (``500`` or ``"500"``), or None."""
+    if isinstance(code, str) and code.strip().isdigit() and code.strip().isascii():
+        code = int(code.strip())
+    if isinstance(code, int) and not isinstance(code, bool) and 100 <= code <= 599:
+        return code
+    return None
 
 
 def parse_retry_after(value: str | None, *, now: float | None = None) -> float | None:
@@ -274,7 +312,7 @@ def midstream_error(
     """A :class:`MidStreamError` from an in-stream error object (OpenRouter or Anthropic)."""
     message, error_type, code, _ = _error_fields({"error": error})
     text = redact(f"{provider}: error in stream: {message or 'no message'}", tuple(secrets))
-    status = code if isinstance(code, int) and 100 <= code <= 599 else None
+    status = status_of_code(code)  # LiteLLM's proxy sends codes as strings: "500"
     retryable = (error_type in _RETRYABLE_TYPES) or status in (408, 429, 500, 502, 503, 504, 529)
     return MidStreamError(
         text,

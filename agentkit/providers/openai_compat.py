@@ -9,6 +9,7 @@ the model, else it is 0.0.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from typing import Any
@@ -42,6 +43,8 @@ class OpenAICompatibleProvider(HTTPProviderBase):
 
     ``api_key`` is optional (a local server needs none; it is sent as a
     bearer token when given). ``headers`` are added to every request.
+    A plain ``http://`` ``base_url`` is accepted for loopback hosts only,
+    unless ``allow_insecure_http=True``.
     ``client`` is an ``httpx.AsyncClient`` you own (proxies, transports,
     pools); without one the provider makes its own, closed by :meth:`aclose`.
     """
@@ -60,9 +63,15 @@ class OpenAICompatibleProvider(HTTPProviderBase):
         timeouts: Timeouts | None = None,
         retry: RetryPolicy | None = None,
         name: str | None = None,
+        allow_insecure_http: bool = False,
     ) -> None:
         super().__init__(
-            api_key=api_key, base_url=base_url, client=client, timeouts=timeouts, retry=retry
+            api_key=api_key,
+            base_url=base_url,
+            client=client,
+            timeouts=timeouts,
+            retry=retry,
+            allow_insecure_http=allow_insecure_http,
         )
         self._extra_headers = dict(headers or {})
         if name is not None:
@@ -73,9 +82,7 @@ class OpenAICompatibleProvider(HTTPProviderBase):
     def _headers(self) -> dict[str, str]:
         headers = {"content-type": "application/json", "accept": "text/event-stream"}
         headers.update(self._extra_headers)
-        if self._api_key:
-            headers["authorization"] = f"Bearer {self._api_key}"
-        return headers
+        return headers  # the key is added by the auth flow, as late as possible
 
     def _reasoning(self, options: ModelOptions) -> dict[str, Any]:
         reasoning = options.reasoning
@@ -124,7 +131,7 @@ class OpenAICompatibleProvider(HTTPProviderBase):
             async def consume(response: httpx.Response, reader: SSEReader) -> AssistantMessage:
                 return await self._consume(response, reader, out, options)
 
-            out.end(await self._post_stream(url, body, self._headers(), consume))
+            await self._post_stream(url, body, self._headers(), consume, out.end)
 
         return EventStream(produce, name=f"{self.name}:{options.model}")
 
@@ -135,10 +142,7 @@ class OpenAICompatibleProvider(HTTPProviderBase):
         for sse in batch:
             if sse.event == "error":
                 raise midstream_error(
-                    _event_error(sse.data),
-                    provider=self.name,
-                    request_id=state.builder.response_id,
-                    secrets=self._secrets,
+                    _event_error(sse.data), provider=self.name, request_id=state.builder.response_id
                 )
             try:
                 state.feed(sse.data, out)
@@ -166,7 +170,7 @@ class OpenAICompatibleProvider(HTTPProviderBase):
     async def _read_answer(
         self, reader: SSEReader, out: AssistantStream, builder: AssistantMessageBuilder
     ) -> AssistantMessage:
-        state = ChunkState(builder, self.name, self._secrets)
+        state = ChunkState(builder, self.name)
         events: list[AssistantEvent] = []
         async for batch in reader:
             # One network read's events go out together, and before any failure in it.
@@ -175,6 +179,9 @@ class OpenAICompatibleProvider(HTTPProviderBase):
             except Exception:
                 await out.push_many(events)
                 raise
+            if events or state.progressed:
+                reader.progress()  # chunks with empty choices do not count
+                state.progressed = False
             await out.push_many(events)
             events.clear()
             if state.done:
@@ -201,12 +208,39 @@ class OpenAICompatibleProvider(HTTPProviderBase):
         details = state.reasoning_details()
         if details:
             builder.provider_data = {**(builder.provider_data or {}), "reasoning_details": details}
+        if state.thinking_blocks:
+            blocks = state.thinking_blocks
+            builder.provider_data = {**(builder.provider_data or {}), "thinking_blocks": blocks}
         return builder.build(state.stop_reason(), usage)
+
+    def _answer_events(self, answer: Any) -> list[ServerSentEvent] | None:
+        """The chunk equivalent to a whole ``chat.completion`` (a server that did not stream)."""
+        if not isinstance(answer, dict):
+            return None
+        if answer.get("error") and not answer.get("choices"):
+            return [ServerSentEvent("message", json.dumps({"error": answer["error"]}))]
+        choices = answer.get("choices")
+        if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+            return None
+        choice = choices[0]
+        message = choice.get("message")
+        if not isinstance(message, dict):
+            return None
+        delta = dict(message)
+        calls = delta.get("tool_calls")
+        if isinstance(calls, list):
+            delta["tool_calls"] = [
+                {**call, "index": i} if isinstance(call, dict) else call
+                for i, call in enumerate(calls)
+            ]
+        chunk = {key: value for key, value in answer.items() if key != "choices"}
+        chunk["choices"] = [
+            {"index": 0, "delta": delta, "finish_reason": choice.get("finish_reason") or "stop"}
+        ]
+        return [ServerSentEvent("message", json.dumps(chunk)), ServerSentEvent("message", "[DONE]")]
 
 
 def _event_error(data: str) -> Any:
-    import json  # noqa: PLC0415
-
     try:
         parsed = json.loads(data)
     except (ValueError, RecursionError):

@@ -111,6 +111,9 @@ def _assistant(
         details = (message.provider_data or {}).get("reasoning_details")
         if pass_reasoning and details:
             out["reasoning_details"] = details
+    blocks = (message.provider_data or {}).get("thinking_blocks")
+    if blocks:
+        out["thinking_blocks"] = blocks  # LiteLLM rebuilds Claude's signed thinking from these
     return out
 
 
@@ -199,20 +202,26 @@ class ChunkState:
         "done",
         "finish",
         "native_finish",
+        "progressed",
         "provider",
         "secrets",
         "started",
+        "thinking_blocks",
         "tools",
         "upstream",
         "usage",
     )
 
-    def __init__(self, builder: AssistantMessageBuilder, provider: str, secrets: tuple[str, ...]):
+    def __init__(
+        self, builder: AssistantMessageBuilder, provider: str, secrets: tuple[str, ...] = ()
+    ) -> None:
         self.builder = builder
         self.provider = provider
-        self.secrets = secrets
+        self.secrets = secrets  # chunks arrive redacted already; kept for direct callers
         self.started = False
         self.done = False
+        self.progressed = False  # usage, a finish reason or [DONE] in the batch being handled
+        self.thinking_blocks: list[dict[str, Any]] = []
         self.finish: str | None = None
         self.native_finish: str | None = None
         self.upstream: str | None = None
@@ -224,6 +233,7 @@ class ChunkState:
         """Handle one SSE ``data`` field, appending events to ``out``."""
         if data == "[DONE]":
             self.done = True
+            self.progressed = True
             return
         try:
             chunk = json.loads(data)
@@ -267,15 +277,14 @@ class ChunkState:
             if not isinstance(usage, dict):
                 raise TypeError("usage is not an object")
             self.usage = usage
+            self.progressed = True
         choices = chunk.get("choices")
         if not choices:
             return
         choice = choices[0]
         delta = choice.get("delta")
         if delta:
-            content = delta.get("content")
-            if content:
-                out.append(builder.text("text", as_text(content)))
+            # Thinking before text: a whole answer's one delta carries both, thinking first.
             # OpenRouter says ``reasoning``; DeepSeek, xAI and vLLM say ``reasoning_content``.
             reasoning = delta.get("reasoning") or delta.get("reasoning_content")
             details = delta.get("reasoning_details")
@@ -283,11 +292,18 @@ class ChunkState:
                 out.append(builder.thinking("reasoning", as_text(reasoning)))
             if details:
                 self._details(details, out, emit=not reasoning)
+            blocks = delta.get("thinking_blocks")
+            if blocks:
+                self._thinking_blocks(blocks, out, emit=not reasoning and not details)
+            content = delta.get("content")
+            if content:
+                out.append(builder.text("text", as_text(content)))
             calls = delta.get("tool_calls")
             if calls:
                 self._tool_calls(calls, out)
         finish = choice.get("finish_reason")
         if finish:
+            self.progressed = True
             self.finish = as_text(finish)
             native = choice.get("native_finish_reason")
             if isinstance(native, str):
@@ -330,6 +346,34 @@ class ChunkState:
             text = item.get("text") or item.get("summary")
             if emit and text and isinstance(text, str):
                 out.append(self.builder.thinking("reasoning", text))
+
+    def _thinking_blocks(self, blocks: list[Any], out: list[AssistantEvent], *, emit: bool) -> None:
+        """LiteLLM's ``thinking_blocks`` (Claude on the chat-completions route), kept whole.
+
+        Fragments of one ``thinking`` block join until its ``signature``
+        arrives; ``redacted_thinking`` blocks are complete on arrival. They go
+        back unchanged on the assistant message, so thinking plus tools can go on.
+        """
+        kept = self.thinking_blocks
+        for item in blocks:
+            if not isinstance(item, dict):
+                raise TypeError("a thinking_blocks entry is not an object")
+            kind = item.get("type")
+            if kind == "thinking":
+                text = as_text(item.get("thinking") or "")
+                signature = as_text(item.get("signature") or "")
+                last = kept[-1] if kept else None
+                if last is None or last["type"] != "thinking" or last.get("signature"):
+                    last = {"type": "thinking", "thinking": ""}
+                    kept.append(last)
+                last["thinking"] += text
+                if signature:
+                    last["signature"] = signature
+                    self.builder.signature("reasoning", signature)
+                if emit and text:
+                    out.append(self.builder.thinking("reasoning", text))
+            elif kind == "redacted_thinking":
+                kept.append({"type": "redacted_thinking", "data": as_text(item.get("data") or "")})
 
     def stop_reason(self) -> StopReason:
         """The stop reason; a message with tool calls stops for them whatever the service said."""

@@ -73,6 +73,7 @@ class OpenRouterProvider(OpenAICompatibleProvider):
         headers: Mapping[str, str] | None = None,
         timeouts: Timeouts | None = None,
         retry: RetryPolicy | None = None,
+        allow_insecure_http: bool = False,
     ) -> None:
         extra_headers = dict(headers or {})
         if app_url:
@@ -86,6 +87,7 @@ class OpenRouterProvider(OpenAICompatibleProvider):
             headers=extra_headers,
             timeouts=timeouts,
             retry=retry,
+            allow_insecure_http=allow_insecure_http,
         )
         if session_id is not None and len(session_id) > 256:
             raise ValueError(f"session_id must be at most 256 characters, got {len(session_id)}")

@@ -16,6 +16,7 @@ from typing import Any
 
 import attrs
 
+from agentkit._log import get_logger
 from agentkit.messages import Usage
 from agentkit.models import (
     CACHE_READ_MULTIPLIER,
@@ -28,16 +29,48 @@ __all__ = [
     "anthropic_usage",
     "cost_from_prices",
     "derive_cache_write_tokens",
+    "MAX_PLAUSIBLE_COST",
+    "MAX_PLAUSIBLE_TOKENS",
     "openai_usage",
+    "reported_cost",
 ]
 
 _PER_TOKEN = 1e-6  # registry prices are per million tokens
 
+#: Reported costs outside [0, this] (US dollars for one request) are dropped with a
+#: warning, as are NaN and infinities: no single request costs that much, and such
+#: a value would poison every sum it enters.
+MAX_PLAUSIBLE_COST = 10_000.0
+#: Token counts above this for one request are dropped (counted as 0) with a warning.
+MAX_PLAUSIBLE_TOKENS = 10**9
 
-def _int(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+_log = get_logger("agentkit.providers")
+
+
+def _int(value: Any, field: str = "tokens") -> int:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return 0
+    if not math.isfinite(value) or value > MAX_PLAUSIBLE_TOKENS:
+        _log.warning("provider.usage_dropped", field=field, value=repr(value)[:40])
         return 0
     return max(int(value), 0)
+
+
+def reported_cost(value: Any) -> float | None:
+    """A service's reported cost in USD, or None when absent or implausible (logged)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        _log.warning("provider.cost_dropped", reason="not a number", value=repr(value)[:40])
+        return None
+    try:
+        cost = float(value)
+    except OverflowError:  # an int too large for a float
+        cost = math.inf
+    if not math.isfinite(cost) or not 0.0 <= cost <= MAX_PLAUSIBLE_COST:
+        _log.warning("provider.cost_dropped", reason="implausible", value=repr(value)[:40])
+        return None
+    return cost
 
 
 def _mapping(value: Any) -> Mapping[str, Any]:
@@ -82,7 +115,8 @@ def openai_usage(raw: Mapping[str, Any], *, model: str, derive_cache_writes: boo
     """Usage from an OpenAI-shaped ``usage`` object (OpenRouter, OpenAI-compatible servers).
 
     ``cost`` is taken from ``raw["cost"]`` (OpenRouter credits, 1 credit =
-    1 USD) when present, otherwise from the registry. When
+    1 USD) when present and plausible (see :func:`reported_cost`), otherwise
+    from the registry. When
     ``prompt_tokens_details.cache_write_tokens`` is absent and
     ``derive_cache_writes`` is set, writes are derived from the cost and the
     model's prices and ``cache_write_derived`` is set.
@@ -95,12 +129,7 @@ def openai_usage(raw: Mapping[str, Any], *, model: str, derive_cache_writes: boo
     if reasoning and _int(raw.get("total_tokens")) == prompt + completion + reasoning:
         # Some services (xAI) count reasoning outside completion_tokens; total_tokens tells.
         completion += reasoning
-    reported = raw.get("cost")
-    cost = (
-        float(reported)
-        if isinstance(reported, int | float) and not isinstance(reported, bool)
-        else None
-    )
+    cost = reported_cost(raw.get("cost"))
     derived = False
     if "cache_write_tokens" in details:
         written = min(_int(details.get("cache_write_tokens")), prompt - cached)

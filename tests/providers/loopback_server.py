@@ -22,9 +22,16 @@ Step = bytes | float | anyio.Event
 class LoopbackServer:
     """Serves ``script`` to every request; counts connections open and closed."""
 
-    def __init__(self, script: Sequence[Step], *, status: int = 200) -> None:
+    def __init__(
+        self,
+        script: Sequence[Step],
+        *,
+        status: int = 200,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         self.script = list(script)
         self.status = status
+        self.headers = {"content-type": "text/event-stream", **(headers or {})}
         self.port = 0
         self.open_connections = 0
         self.requests: list[bytes] = []
@@ -37,9 +44,10 @@ class LoopbackServer:
 
     async def _send_script(self, stream: SocketStream) -> None:
         reason = b"OK" if self.status == 200 else b"Error"
+        head = "".join(f"{name}: {value}\r\n" for name, value in self.headers.items())
         await stream.send(
-            b"HTTP/1.1 %d %s\r\ncontent-type: text/event-stream\r\n"
-            b"transfer-encoding: chunked\r\n\r\n" % (self.status, reason)
+            b"HTTP/1.1 %d %s\r\n%stransfer-encoding: chunked\r\n\r\n"
+            % (self.status, reason, head.encode())
         )
         for step in self.script:
             if isinstance(step, bytes):

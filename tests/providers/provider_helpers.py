@@ -85,11 +85,23 @@ def sse_transport(
 def make_provider(kind: str, client: httpx.AsyncClient, **kwargs: Any) -> Any:
     if kind == "openrouter":
         return OpenRouterProvider(
-            api_key=SECRET, base_url="http://test/api/v1", client=client, **kwargs
+            api_key=SECRET,
+            base_url="http://test/api/v1",
+            client=client,
+            allow_insecure_http=True,
+            **kwargs,
         )
     if kind == "anthropic":
-        return AnthropicProvider(api_key=SECRET, base_url="http://test", client=client, **kwargs)
-    return OpenAICompatibleProvider("http://test/v1", api_key=SECRET, client=client, **kwargs)
+        return AnthropicProvider(
+            api_key=SECRET,
+            base_url="http://test",
+            client=client,
+            allow_insecure_http=True,
+            **kwargs,
+        )
+    return OpenAICompatibleProvider(
+        "http://test/v1", api_key=SECRET, client=client, allow_insecure_http=True, **kwargs
+    )
 
 
 CONTEXT = Context(system="Be brief.", messages=(UserMessage("hi"),))

@@ -271,7 +271,7 @@ def test_keys_come_from_the_environment_and_never_show(monkeypatch: pytest.Monke
     monkeypatch.setenv("OPENROUTER_API_KEY", SECRET)
     monkeypatch.setenv("ANTHROPIC_API_KEY", SECRET)
     for provider in (OpenRouterProvider(), AnthropicProvider()):
-        assert provider._api_key == SECRET
+        assert provider._api_key.reveal() == SECRET
         assert SECRET not in repr(provider)
         assert SECRET not in str(vars(provider).get("_extra_headers"))
         assert "api_key=<set>" in repr(provider)

@@ -195,9 +195,25 @@ EXPECTED: dict[str, Expect] = {
         (450, 124, 0, 0, 0, 0), 450 * 3e-6 + 124 * 15e-6, "claude-3-7-sonnet-20250219",
         "msg_01UdjYBBipA9omjYhicnevgq",
     ),
+    # Constructed in LiteLLM's proxy format (see its .source.txt): the signature arrives
+    # alone in a thinking_blocks entry; reasoning_tokens (24) lie inside completion's 71.
+    "openai_compat_litellm_proxy_thinking_blocks.sse": (
+        ["Let me check."], [("toolu_01LiteLLMProxyCall0001", "get_weather", {"city": "Oslo"})],
+        ["The user asks for Oslo's weather; I should call get_weather."],
+        "tool_use", (412, 71, 0, 0, 0, 24), 0.0, "claude-thinking",
+        "chatcmpl-5f0c2e7a-litellm-proxy",
+    ),
 }  # fmt: skip
 
 FAILING: dict[str, tuple[type[Exception], str]] = {
+    "openai_compat_litellm_proxy_midstream_error_string_code.sse": (
+        MidStreamError,
+        "OpenAIException - Connection error.",
+    ),
+    "anthropic_litellm_proxy_midstream_error_string_code.sse": (
+        MidStreamError,
+        "AnthropicException - Overloaded.",
+    ),
     "anthropic_docs_example_midstream_overloaded_error.sse": (MidStreamError, "Overloaded"),
     "openrouter_docs_example_midstream_error_streaming_page.sse": (
         MidStreamError,
@@ -318,3 +334,94 @@ def test_rechunked_replay_gives_the_same_message(name: str, data: st.DataObject)
 
     whole, pieces = anyio.run(both, backend=backend)
     assert summary(pieces) == summary(whole)
+
+
+LITELLM_SIGNATURE_START = "EqQBCkgIBhABGAIiQNq5litellm"
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("name", "status"),
+    [
+        ("openai_compat_litellm_proxy_midstream_error_string_code.sse", 500),
+        ("anthropic_litellm_proxy_midstream_error_string_code.sse", 529),
+    ],
+)
+async def test_litellm_string_error_codes_map_like_integer_ones(name: str, status: int) -> None:
+    with anyio.fail_after(10), pytest.raises(MidStreamError) as info:
+        await run_stream(provider_kind(name), [fixture_bytes(name)])
+    assert info.value.code == str(status)  # kept as sent
+    assert info.value.status == status
+    assert info.value.retryable  # a 5xx, as the integer code would be
+
+
+@pytest.mark.anyio
+async def test_litellm_thinking_blocks_are_kept_and_sent_back() -> None:
+    name = "openai_compat_litellm_proxy_thinking_blocks.sse"
+    with anyio.fail_after(10):
+        _, message = await run_stream(provider_kind(name), [fixture_bytes(name)])
+    thinking = message.content[0]
+    assert isinstance(thinking, ThinkingContent)
+    assert thinking.signature is not None
+    assert thinking.signature.startswith(LITELLM_SIGNATURE_START)
+    blocks = (message.provider_data or {})["thinking_blocks"]
+    assert blocks == [
+        {"type": "thinking", "thinking": thinking.thinking, "signature": thinking.signature}
+    ]
+    # The next request carries them on the assistant message that made the call.
+    from agentkit.messages import Context, ToolResultMessage, UserMessage
+    from agentkit.providers import ModelOptions, OpenAICompatibleProvider
+
+    call = message.tool_calls[0]
+    context = Context(
+        messages=(UserMessage("Weather?"), message, ToolResultMessage(call.id, call.name, "rain"))
+    )
+    body = OpenAICompatibleProvider("https://x").build_body(context, ModelOptions("m"))
+    (assistant,) = [m for m in body["messages"] if m["role"] == "assistant"]
+    assert assistant["thinking_blocks"] == blocks
+    assert assistant["tool_calls"][0]["id"] == call.id
+
+
+def _json_transport(body: bytes, content_type: str) -> Any:
+    import httpx
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, headers={"content-type": content_type}, content=body)
+
+    return lambda chunks: httpx.MockTransport(handler)
+
+
+@pytest.mark.anyio
+async def test_litellm_json_200_to_a_streaming_request_is_the_whole_answer() -> None:
+    name = "openai_compat_litellm_proxy_json_200.json"
+    with anyio.fail_after(10):
+        events, message = await run_stream(
+            "openai_compatible",
+            [],
+            transport_factory=_json_transport(fixture_bytes(name), "application/json"),
+        )
+    assert message.text == "Let me check."
+    assert [(c.id, c.name, c.arguments) for c in message.tool_calls] == [
+        ("toolu_01LiteLLMProxyCall0002", "get_weather", {"city": "Oslo"})
+    ]
+    assert message.stop_reason.value == "tool_use"
+    assert message.response_id == "chatcmpl-8d2b41c0-litellm-proxy"
+    u = message.usage
+    assert (u.input, u.output, u.reasoning) == (412, 71, 24)
+    thinking = message.content[0]
+    assert isinstance(thinking, ThinkingContent)
+    assert thinking.thinking == "The user asks for Oslo's weather; I should call get_weather."
+    assert (thinking.signature or "").startswith(LITELLM_SIGNATURE_START)
+    assert (message.provider_data or {})["thinking_blocks"][0]["signature"] == thinking.signature
+    assert isinstance(events[0], StreamStart)
+    assert "".join(e.text for e in events if isinstance(e, TextDelta)) == "Let me check."
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("kind", ["openai_compatible", "anthropic"])
+async def test_a_200_that_is_no_answer_is_a_typed_error_naming_its_type(kind: str) -> None:
+    page = b"<html><body>Sign in to the network</body></html>"
+    with anyio.fail_after(10), pytest.raises(ResponseFormatError) as info:
+        await run_stream(kind, [], transport_factory=_json_transport(page, "text/html"))
+    assert "text/html" in info.value.message
+    assert not info.value.retryable

@@ -200,7 +200,7 @@ def test_openai_compatible_strips_every_marker() -> None:
         messages=(UserMessage((TextContent("hi", CacheControl()),)),),
         tools=(ToolDefinition("t", "d", cache_control=CacheControl()),),
     )
-    body = OpenAICompatibleProvider("http://x").build_body(context, ModelOptions("m"))
+    body = OpenAICompatibleProvider("https://x").build_body(context, ModelOptions("m"))
     assert "cache_control" not in json.dumps(body)
     assert body["stream_options"] == {"include_usage": True}
     assert body["messages"][1]["content"] == [{"type": "text", "text": "hi"}]
@@ -219,7 +219,7 @@ def test_reasoning_details_go_back_unchanged_on_tool_call_messages() -> None:
     assert messages[1]["reasoning_details"] == details
     assert messages[1]["content"] is None
     assert "reasoning_details" not in messages[3]
-    plain = OpenAICompatibleProvider("http://x").build_body(context, ModelOptions("m"))
+    plain = OpenAICompatibleProvider("https://x").build_body(context, ModelOptions("m"))
     assert "reasoning_details" not in plain["messages"][1]
 
 

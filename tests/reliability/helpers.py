@@ -60,13 +60,17 @@ def make_provider(
     retry: RetryPolicy = FAST_RETRY,
     timeouts: Timeouts = TIMEOUTS,
 ) -> AnthropicProvider | OpenRouterProvider:
+    # The tests that pass a made-up ``http://….invalid`` host also pass a mock transport.
+    insecure = httpx.URL(base_url).host.endswith(".invalid")
     if api == "anthropic":
         return AnthropicProvider(
-            api_key=api_key, base_url=base_url, client=client, retry=retry, timeouts=timeouts
-        )
+            api_key=api_key, base_url=base_url, client=client, retry=retry, timeouts=timeouts,
+            allow_insecure_http=insecure,
+        )  # fmt: skip
     return OpenRouterProvider(
-        api_key=api_key, base_url=base_url, client=client, retry=retry, timeouts=timeouts
-    )
+        api_key=api_key, base_url=base_url, client=client, retry=retry, timeouts=timeouts,
+        allow_insecure_http=insecure,
+    )  # fmt: skip
 
 
 class MessageLog:

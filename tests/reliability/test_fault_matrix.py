@@ -36,13 +36,18 @@ from agentkit import (
     ToolResultMessage,
     tool,
 )
+from agentkit.providers import RedirectError
 from agentkit.testing import CountingTransport
 from agentkit.testing.emulator import (
     DripFault,
     DropFault,
     Emulator,
     Fault,
+    GzipBombFault,
+    KeepAliveFault,
     MalformedFault,
+    NotStreamFault,
+    RedirectFault,
     StallFault,
     StatusFault,
     StreamErrorFault,
@@ -73,6 +78,10 @@ WHOLE: dict[str, type[ProviderError] | None] = {
     "status_401": AuthenticationError,  # never retried
     "stall_before_headers": None,  # no headers within the idle timeout: retried
     "drip": None,  # the body a few bytes at a time: just slow
+    "redirect_307": RedirectError,  # never followed, never retried
+    "gzip_bomb_500": None,  # a 500 whose gzip body inflates to 64 MiB: bounded, retried
+    "json_answer": None,  # a whole JSON answer to a streaming request: the same answer
+    "html_answer": ResponseFormatError,  # a 200 page that is no answer: typed, not retried
 }
 #: Faults inside the stream, tried at every phase.
 IN_STREAM: dict[str, type[ProviderError]] = {
@@ -80,6 +89,7 @@ IN_STREAM: dict[str, type[ProviderError]] = {
     "drop": ProviderConnectionError,
     "stall": StreamStalledError,
     "malformed": ResponseFormatError,
+    "keepalive": StreamStalledError,  # pings / empty chunks only: no progress, a stall
 }
 TOOL_FAULTS = ("ok", "raises", "hangs", "unserialisable")
 CONSUMERS = (
@@ -147,6 +157,11 @@ def injected(case: Case, phases: dict[str, Phases]) -> tuple[Fault, int] | None:
         "drop": (DropFault(after_bytes=where.offsets.get(phase, 0)), 1),
         "stall": (StallFault(seconds=30, after=after), 1),
         "malformed": (MalformedFault(after=after), 1),
+        "redirect_307": (RedirectFault(307), 1),
+        "gzip_bomb_500": (GzipBombFault(500), 1),
+        "json_answer": (NotStreamFault(), 1),
+        "html_answer": (NotStreamFault("text/html"), 1),
+        "keepalive": (KeepAliveFault(after=after, interval=0.02), 1),
     }
     return table[kind]
 
@@ -258,6 +273,11 @@ def check_outcome(case: Case, outcome: RunResult | BaseException, log: MessageLo
         assert results[0].is_error is (case.tool != "ok")
         return "STOP"
     if action == "aborts":
+        _, _, phase = case.fault.partition("@")
+        if error is not None and phase == "mid_text" and type(outcome) is error:
+            # The fault's frame follows the first text delta at once: both can come
+            # in one network read, whose failure is raised before the abort lands.
+            return error.__name__
         assert isinstance(outcome, RunResult), repr(outcome)
         assert outcome.stop_reason is StopReason.ABORTED
         return "ABORTED"
@@ -296,7 +316,7 @@ async def test_fault_case(case: Case, emu: Emulator, phases: dict[str, Phases]) 
                     case.api,
                     base_url,
                     client,
-                    timeouts=TIMEOUTS if case.fault.startswith("stall") else PATIENT,
+                    timeouts=TIMEOUTS if case.fault.startswith(("stall", "keepalive")) else PATIENT,
                 ),
                 model=MODELS[case.api],
                 system_prompt="You report the weather.",

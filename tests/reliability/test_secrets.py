@@ -24,7 +24,11 @@ from agentkit.testing.emulator import (
     DropFault,
     Emulator,
     Fault,
+    GzipBombFault,
+    KeepAliveFault,
     MalformedFault,
+    NotStreamFault,
+    RedirectFault,
     StallFault,
     StatusFault,
     StreamErrorFault,
@@ -84,6 +88,10 @@ EMULATED: dict[str, Fault | None] = {
     "drop": DropFault(after_bytes=300),
     "stall": StallFault(seconds=30, after=3),
     "malformed": MalformedFault(after=3),
+    "keepalive": KeepAliveFault(after=3, interval=0.02),
+    "redirect": RedirectFault(307),
+    "gzip_bomb": GzipBombFault(500, size=1 << 20),
+    "html_answer": NotStreamFault("text/html"),
     "refused": None,  # nothing listens on the port
 }
 

@@ -28,7 +28,11 @@ from agentkit.testing.emulator.delivery import Receive, Response, Send, deliver,
 from agentkit.testing.emulator.faults import (
     Fault,
     FaultError,
+    GzipBombFault,
+    KeepAliveFault,
     MalformedFault,
+    NotStreamFault,
+    RedirectFault,
     StatusFault,
     StreamErrorFault,
     parse_fault,
@@ -131,6 +135,16 @@ class EmulatorApp:
             await self._error(api, base, ApiError(str(exc)), send)
             return
         base = _evolve(base, fault=fault)
+        if isinstance(fault, RedirectFault):
+            self.state.record(_evolve(base, status=fault.status))
+            headers_out = {"location": fault.location, "content-length": "0"}
+            await send_whole(send, fault.status, headers_out, b"")
+            return
+        if isinstance(fault, GzipBombFault):
+            self.state.record(_evolve(base, status=fault.status))
+            headers_out = {"content-type": "application/json", "content-encoding": "gzip"}
+            await send_whole(send, fault.status, headers_out, _gzip_bomb(fault.size))
+            return
         if isinstance(fault, StatusFault):
             await self._error(
                 api,
@@ -227,6 +241,8 @@ class EmulatorApp:
             message = f"agentkit emulator: the script policy raised {type(exc).__name__}: {exc}"
             await self._error(api, base, ApiError(message, status=500), send)
             return
+        if isinstance(fault, NotStreamFault) and fault.content_type == "application/json":
+            call = attrs.evolve(call, stream=False)  # the whole answer, as JSON
         response, usage = self._render(api, call, reply, plan, index=index, upstream=upstream)
         report = CacheReport.of(plan, len(call.positions), minimum, upstream)
         record = _evolve(
@@ -345,6 +361,18 @@ class EmulatorApp:
     ) -> Response:
         """The response with a mid-stream error or a malformed frame put in, if asked."""
         frames = response.frames
+        if isinstance(fault, KeepAliveFault):
+            if api == "anthropic":
+                ping = b'event: ping\ndata: {"type": "ping"}\n\n'
+            else:
+                chunk = {"id": f"gen-emu{index:014d}", "object": "chat.completion.chunk",
+                         "model": call.request.model, "choices": []}  # fmt: skip
+                ping = b"data: " + json.dumps(chunk).encode() + b"\n\n"
+            return attrs.evolve(response, keepalive=ping)
+        if isinstance(fault, NotStreamFault) and fault.content_type != "application/json":
+            page = b"<html><body><h1>Welcome to the network</h1></body></html>"
+            headers = {"content-type": fault.content_type}
+            return attrs.evolve(response, headers=headers, frames=(page,), stream=False)
         if isinstance(fault, StreamErrorFault):
             cut = min(fault.after, len(frames))
             if api == "anthropic":
@@ -389,6 +417,27 @@ class EmulatorApp:
             headers["retry-after"] = f"{retry_after:g}"
         self.state.record(_evolve(base, status=exc.status, error=body))
         await send_whole(send, exc.status, headers, json.dumps(body).encode())
+
+
+_BOMBS: dict[int, bytes] = {}
+
+
+def _gzip_bomb(size: int) -> bytes:
+    """A gzip JSON error body padded with spaces to ``size`` bytes decompressed (cached)."""
+    if size not in _BOMBS:
+        import zlib  # noqa: PLC0415 - only for this fault
+
+        z = zlib.compressobj(9, zlib.DEFLATED, zlib.MAX_WBITS | 16)
+        head = b'{"error": {"type": "api_error", "message": "compressed"}}'
+        parts = [z.compress(head)]
+        left = max(size - len(head), 0)
+        block = b" " * (1 << 20)
+        while left > 0:
+            parts.append(z.compress(block[: min(left, len(block))]))
+            left -= len(block)
+        parts.append(z.flush())
+        _BOMBS[size] = b"".join(parts)
+    return _BOMBS[size]
 
 
 def _is_upstream(exc: ApiError) -> bool:

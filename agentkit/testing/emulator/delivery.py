@@ -12,7 +12,13 @@ from typing import Any
 
 from attrs import define
 
-from agentkit.testing.emulator.faults import DripFault, DropFault, Fault, StallFault
+from agentkit.testing.emulator.faults import (
+    DripFault,
+    DropFault,
+    Fault,
+    KeepAliveFault,
+    StallFault,
+)
 
 __all__ = ["Receive", "Response", "Send", "deliver", "send_whole"]
 
@@ -29,6 +35,7 @@ class Response:
     headers: Mapping[str, str]
     frames: tuple[bytes, ...]
     stream: bool
+    keepalive: bytes = b""  # the API's keep-alive frame, for a KeepAliveFault
 
 
 def _start(status: int, headers: Mapping[str, str]) -> Message:
@@ -95,6 +102,17 @@ async def deliver(
             if data:
                 await send(_body(data, more=True))
             return  # returning with the body unfinished makes uvicorn close the connection
+        if isinstance(fault, KeepAliveFault):
+            for frame in frames[: fault.after]:
+                await send(_body(frame, more=True))
+            loop = asyncio.get_running_loop()
+            # Polling: the stop flag is a threading.Event set from the test's thread.
+            while not stopping.is_set() and not disconnected.is_set():
+                await send(_body(response.keepalive, more=True))
+                next_at = loop.time() + fault.interval
+                while loop.time() < next_at and not (stopping.is_set() or disconnected.is_set()):  # noqa: ASYNC110
+                    await asyncio.sleep(min(0.01, fault.interval))
+            return
         if isinstance(fault, DripFault):
             data = b"".join(frames)
             for i in range(0, len(data), fault.chunk):

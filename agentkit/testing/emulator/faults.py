@@ -10,6 +10,10 @@ with :meth:`Emulator.inject`. Header grammar: ``kind[=value](;key=value)*``::
     stall;seconds=1;before_headers=true           -> StallFault before the status line
     malformed;after=2                             -> MalformedFault
     drip;chunk=3;delay=0.01                       -> DripFault
+    keepalive;after=2;interval=0.05               -> KeepAliveFault
+    redirect=307;location=http://elsewhere/       -> RedirectFault
+    gzip_bomb=500;size=67108864                   -> GzipBombFault
+    not_stream;content_type=text/html             -> NotStreamFault
 
 ``after`` counts stream frames (SSE events, data chunks or comments) sent
 before the fault.
@@ -27,7 +31,11 @@ __all__ = [
     "DropFault",
     "Fault",
     "FaultError",
+    "GzipBombFault",
+    "KeepAliveFault",
     "MalformedFault",
+    "NotStreamFault",
+    "RedirectFault",
     "StallFault",
     "StatusFault",
     "StreamErrorFault",
@@ -95,8 +103,56 @@ class DripFault:
     delay: float = 0.001
 
 
+@define(frozen=True, slots=True)
+class KeepAliveFault:
+    """After ``after`` frames, send only keep-alives, every ``interval`` seconds, forever.
+
+    Anthropic: ``ping`` events. OpenRouter: chunks with empty ``choices``. The
+    stream looks alive and makes no progress, until the client leaves.
+    """
+
+    after: int = 0
+    interval: float = 0.05
+
+
+@define(frozen=True, slots=True)
+class RedirectFault:
+    """Answer with a redirect ``status`` to ``location``, before any body."""
+
+    status: int = 307
+    location: str = "http://127.0.0.1:9/elsewhere"
+
+
+@define(frozen=True, slots=True)
+class GzipBombFault:
+    """An error ``status`` whose gzip body decompresses to ``size`` bytes (mostly spaces)."""
+
+    status: int = 500
+    size: int = 64 * 1024 * 1024
+
+
+@define(frozen=True, slots=True)
+class NotStreamFault:
+    """Answer a streaming request with a 200 that is not an event stream.
+
+    ``application/json``: the complete, non-streamed answer. Any other
+    ``content_type``: a small page of that type (a proxy's or captive portal's).
+    """
+
+    content_type: str = "application/json"
+
+
 Fault: TypeAlias = (
-    StatusFault | StreamErrorFault | DropFault | StallFault | MalformedFault | DripFault
+    StatusFault
+    | StreamErrorFault
+    | DropFault
+    | StallFault
+    | MalformedFault
+    | DripFault
+    | KeepAliveFault
+    | RedirectFault
+    | GzipBombFault
+    | NotStreamFault
 )
 
 
@@ -178,6 +234,31 @@ def parse_fault(header: str) -> Fault:
                 _number(kind, "delay", params.get("delay", "0.001")),
             ),
         ),
+        "keepalive": (
+            {"after", "interval"},
+            lambda: KeepAliveFault(
+                _count(kind, "after", params.get("after", head_value or "0")),
+                _number(kind, "interval", params.get("interval", "0.05")),
+            ),
+        ),
+        "redirect": (
+            {"location"},
+            lambda: RedirectFault(
+                _count(kind, "status", head_value or "307"),
+                params.get("location", "http://127.0.0.1:9/elsewhere"),
+            ),
+        ),
+        "gzip_bomb": (
+            {"size"},
+            lambda: GzipBombFault(
+                _count(kind, "status", head_value or "500"),
+                _count(kind, "size", params.get("size", str(64 * 1024 * 1024))),
+            ),
+        ),
+        "not_stream": (
+            {"content_type"},
+            lambda: NotStreamFault(params.get("content_type", head_value or "application/json")),
+        ),
     }
     if kind not in builders:
         raise FaultError(f"x-emulator-fault: unknown fault {kind!r}; known: {', '.join(builders)}")
@@ -190,4 +271,8 @@ def parse_fault(header: str) -> Fault:
     fault = build()
     if isinstance(fault, DripFault) and fault.chunk < 1:
         raise FaultError("x-emulator-fault drip: chunk must be at least 1")
+    if isinstance(fault, RedirectFault) and not 300 <= fault.status <= 399:
+        raise FaultError("x-emulator-fault redirect: the status must be 3xx")
+    if isinstance(fault, KeepAliveFault) and not fault.interval > 0:
+        raise FaultError("x-emulator-fault keepalive: interval must be positive")
     return fault
