@@ -10,6 +10,7 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
 $(STAMP): pyproject.toml | $(BIN)/python
+	-$(BIN)/python -m pip uninstall --quiet -y agentkit 2>/dev/null  # the distribution's old name
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 

@@ -92,7 +92,7 @@ def check_emulator_needs_its_extra() -> None:
     except EmulatorUnavailableError as exc:
         message = str(exc)
     # The library's own message (agentkit/testing/emulator/server.py) names the extra.
-    assert "pip install '" in message and "[emulator]'" in message, (
+    assert "pip install 'agentkit-loop[emulator]'" in message, (
         f"without uvicorn the emulator said {message!r}"
     )
 

@@ -92,9 +92,6 @@ DISTRIBUTION = PYPROJECT["project"]["name"]
 # A hint to install the distribution under a name other than its own:
 # `pip install agentkit`, `agentkit[extra]` (the other project's name).
 WRONG_HINT = re.compile(r"pip install\s+['\"]?agentkit(?![\w.-])|(?<![\w-])agentkit\[")
-# Install hints in files this change could not edit; each must be fixed, then removed here:
-# the emulator's EmulatorUnavailableError message and the strategies module docstring.
-PENDING = {"agentkit/testing/emulator/server.py", "agentkit/testing/strategies.py"}
 
 
 def hint_files() -> list[Path]:
@@ -122,8 +119,7 @@ def test_every_install_hint_names_the_distribution() -> None:
         found = [m.group(0) for m in WRONG_HINT.finditer(text)]
         if found:
             wrong[str(path.relative_to(ROOT))] = found
-    assert set(wrong) - PENDING == set(), wrong
-    assert set(wrong) >= PENDING, f"fixed, remove from PENDING: {PENDING - set(wrong)}"
+    assert wrong == {}
 
 
 @pytest.mark.parametrize(

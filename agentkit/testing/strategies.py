@@ -1,7 +1,7 @@
 """Hypothesis strategies for generated conversations, and helpers to inspect cache markers.
 
 For property tests of your own transforms; needs hypothesis
-(``pip install agentkit[testing]``).
+(``pip install 'agentkit-loop[testing]'``).
 
 Contexts come with system blocks, tools, and messages of every role: text,
 images, thinking, parallel and sequential tool calls, tool results, and

@@ -46,7 +46,7 @@ def _uvicorn() -> Any:
         import uvicorn  # noqa: PLC0415
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise EmulatorUnavailableError(
-            "agentkit.testing.emulator needs uvicorn: pip install 'agentkit[emulator]'"
+            "agentkit.testing.emulator needs uvicorn: pip install 'agentkit-loop[emulator]'"
         ) from exc
     return uvicorn
 
