@@ -26,6 +26,7 @@ from agentkit.errors import ProviderError
 from agentkit.providers._body import ACCEPT_ENCODING, BodyPieces
 from agentkit.providers._secret import KeyAuth, Secret
 from agentkit.providers.errors import (
+    MIN_REDACTED_LENGTH,
     AuthenticationError,
     ProviderConnectionError,
     RedirectError,
@@ -171,6 +172,7 @@ class SSEReader:
         "_preloaded",
         "_provider",
         "_scrub",
+        "_secrets",
     )
 
     def __init__(
@@ -180,6 +182,7 @@ class SSEReader:
         idle: float,
         provider: str,
         scrub: Callable[[str], str] = str,
+        secrets: tuple[str, ...] = (),
         preloaded: list[ServerSentEvent] | None = None,
         deadline: _Deadline | None = None,
     ) -> None:
@@ -191,6 +194,10 @@ class SSEReader:
         self._done = body is None
         self._provider = provider
         self._scrub = scrub
+        # The secrets ``scrub`` would replace: an event holding none of them (a
+        # substring search, in C) is passed as it is, so redaction costs next to
+        # nothing per event.
+        self._secrets = tuple(s for s in secrets if len(s) >= MIN_REDACTED_LENGTH)
         self._preloaded = preloaded
 
     @classmethod
@@ -238,8 +245,14 @@ class SSEReader:
                 events = self._decoder.feed(piece)
             del piece  # raw bytes stay out of any traceback's locals
             if events:
+                secrets = self._secrets
+                if not secrets:
+                    return events
                 scrub = self._scrub
-                return [e._replace(data=scrub(e.data)) for e in events]
+                return [
+                    e._replace(data=scrub(e.data)) if any(s in e.data for s in secrets) else e
+                    for e in events
+                ]
         raise StopAsyncIteration
 
     async def read_all(self, *, max_bytes: int) -> str:
@@ -501,6 +514,7 @@ class HTTPProviderBase:
                 idle=self.timeouts.idle,
                 provider=self.name,
                 scrub=self._redact,
+                secrets=self._secrets,
                 deadline=deadline,
             )
             reader = body
