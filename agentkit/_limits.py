@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 import sys
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from attrs import Attribute, define, field
 
@@ -42,16 +42,7 @@ LimitName = Literal[
 ]
 
 #: The limits in the order they are checked (and reported when several are crossed).
-LIMIT_NAMES: tuple[LimitName, ...] = (
-    "requests",
-    "input_tokens",
-    "output_tokens",
-    "total_tokens",
-    "cache_write_tokens",
-    "cost_usd",
-    "tool_calls",
-    "seconds",
-)
+LIMIT_NAMES: tuple[LimitName, ...] = get_args(LimitName)
 
 
 def _whole(instance: object, attribute: Attribute[Any], value: Any) -> None:
