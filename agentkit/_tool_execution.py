@@ -101,7 +101,6 @@ class ToolBatch:
     results: tuple[ToolResultMessage, ...]
     terminate: bool
     steering: tuple[Message, ...]
-    aborted: bool
 
 
 def _error(call: ToolCall, text: str) -> ToolResultMessage:
@@ -311,4 +310,4 @@ async def execute_tool_calls(env: ToolEnvironment, calls: tuple[ToolCall, ...]) 
             if index in batch.started:
                 await batch.end(index)
         results.append(result)
-    return ToolBatch(tuple(results), batch.terminate, tuple(steering), aborted)
+    return ToolBatch(tuple(results), batch.terminate, tuple(steering))

@@ -129,7 +129,8 @@ async def test_result_with_a_timeout_in_one_task_leaves_another_tasks_iteration(
             waiter_scope.cancel()  # this task gives up waiting, the stream goes on
         result = await stream.result()
         assert result.text == "one two three four"
-        assert isinstance(events[-1], type(events[-1])) and events[-1].type == "agent_end"
+        # The iterating task read on to the end: the other task's timeout closed nothing.
+        assert events[-1].type == "agent_end"
 
 
 @pytest.mark.parametrize("how", ["run", "iterate"])

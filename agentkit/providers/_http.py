@@ -415,17 +415,6 @@ class HTTPProviderBase:
         ``finish``, then read the rest of the body."""
         total = self.timeouts.total
         deadline = None if total is None else _Deadline(anyio.current_time() + total, total)
-        await self._attempts(url, body, headers, consume, finish, deadline)
-
-    async def _attempts(
-        self,
-        url: str,
-        body: bytes,
-        headers: dict[str, str],
-        consume: Callable[[httpx.Response, SSEReader], Awaitable[T]],
-        finish: Callable[[T], None],
-        deadline: _Deadline | None,
-    ) -> None:
         client = self._get_client()
         timeout = self.timeouts.to_httpx()
         headers = {**headers, "accept-encoding": ACCEPT_ENCODING}
