@@ -4,8 +4,8 @@ The loop (:func:`agent_loop`), its event stream (:class:`EventStream`), the
 stateful :class:`Agent`, context transforms and model providers.
 """
 
-from agentkit.agent import Agent, AgentState
-from agentkit.errors import (
+from agentkit._agent import Agent, AgentState
+from agentkit._errors import (
     AgentBusyError,
     AgentkitError,
     ProducerExitedError,
@@ -19,7 +19,7 @@ from agentkit.errors import (
     UnenforceableLimitError,
     UsageLimitExceeded,
 )
-from agentkit.events import (
+from agentkit._events import (
     AgentEnd,
     AgentEvent,
     AgentStart,
@@ -40,7 +40,7 @@ from agentkit.events import (
     TurnEnd,
     TurnStart,
 )
-from agentkit.loop import (
+from agentkit._loop import (
     AbortSignal,
     ExceededLimit,
     LoopConfig,
@@ -50,7 +50,7 @@ from agentkit.loop import (
     UsageLimits,
     agent_loop,
 )
-from agentkit.messages import (
+from agentkit._messages import (
     AssistantMessage,
     CacheControl,
     Context,
@@ -68,7 +68,17 @@ from agentkit.messages import (
     UserMessage,
     message_from_dict,
 )
-from agentkit.models import ModelInfo, find_model, register_model
+from agentkit._models import ModelInfo, find_model, register_model
+from agentkit._stream import EventStream
+from agentkit._tools import (
+    Tool,
+    ToolContext,
+    ToolOutputError,
+    ToolResult,
+    ToolThreadLimitError,
+    collect_tools,
+    tool,
+)
 from agentkit.providers import (
     AnthropicProvider,
     AssistantMessageBuilder,
@@ -94,16 +104,6 @@ from agentkit.providers import (
     ServerError,
     StreamStalledError,
     Timeouts,
-)
-from agentkit.stream import EventStream
-from agentkit.tools import (
-    Tool,
-    ToolContext,
-    ToolOutputError,
-    ToolResult,
-    ToolThreadLimitError,
-    collect_tools,
-    tool,
 )
 from agentkit.transforms import (
     CacheBreakpoints,

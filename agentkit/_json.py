@@ -2,7 +2,7 @@
 
 :func:`canonical_json` keeps a cached prompt prefix byte-identical from turn to
 turn. :func:`encodable_text` and :func:`encodable_json` are the one place that
-makes text safe for UTF-8 (the value constructors of :mod:`agentkit.messages`
+makes text safe for UTF-8 (the value constructors of :mod:`agentkit._messages`
 and tool results call them): a lone surrogate (what ``os.fsdecode`` makes of a
 non-UTF-8 file name, or half of a JSON ``\\u`` escape pair) cannot be encoded,
 so it becomes U+FFFD; a high surrogate directly followed by a low one is the
@@ -22,7 +22,7 @@ __all__ = ["canonical_json", "encodable_json", "encodable_text", "fix_surrogates
 
 _ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 _SURROGATE = re.compile("[\ud800-\udfff]")
-_log = get_logger("agentkit.messages")
+_log = get_logger("agentkit._messages")
 
 
 def canonical_json(value: Any) -> str:

@@ -16,10 +16,10 @@ from typing import Any, Literal, get_args
 
 from attrs import Attribute, define, field
 
-from agentkit.errors import UnenforceableLimitError
-from agentkit.messages import Context, Usage
-from agentkit.models import ModelInfo, find_model
-from agentkit.providers.base import ModelOptions
+from agentkit._errors import UnenforceableLimitError
+from agentkit._messages import Context, Usage
+from agentkit._models import ModelInfo, find_model
+from agentkit.providers._base import ModelOptions
 from agentkit.transforms._breakpoints import MESSAGES, estimate_prefix_tokens
 
 __all__ = [
@@ -170,7 +170,7 @@ class Budget:
                 raise UnenforceableLimitError(
                     "cost_usd",
                     f"the cost_usd limit needs the price of {options.model!r}, which agentkit "
-                    "does not know: register it with agentkit.models.register_model",
+                    "does not know: register it with agentkit._models.register_model",
                 )
             self.price = info
 

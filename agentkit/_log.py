@@ -4,7 +4,7 @@ A library must not decide where its logs go. structlog left unconfigured
 prints every level to stdout, so agentkit does not hand its events to
 structlog unless the application has configured it
 (:func:`structlog.is_configured`). Otherwise each event goes to the stdlib
-logger of the same name (``agentkit.loop``, ``agentkit.providers``, ...),
+logger of the same name (``agentkit._loop``, ``agentkit.providers``, ...),
 which shows nothing below WARNING until the application configures
 :mod:`logging`, and WARNING and above on stderr (the stdlib's last resort).
 

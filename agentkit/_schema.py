@@ -1,4 +1,4 @@
-"""Private helpers of :mod:`agentkit.tools`.
+"""Private helpers of :mod:`agentkit._tools`.
 
 Type hints to JSON schema (with a converter from validated JSON back to the
 Python type, built once per tool) and turning return values into JSON data.
@@ -32,7 +32,7 @@ import attrs
 from attrs import define
 
 from agentkit._docstrings import parse_docstring
-from agentkit.errors import ToolDefinitionError
+from agentkit._errors import ToolDefinitionError
 
 __all__ = [
     "Converter",

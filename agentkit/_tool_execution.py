@@ -31,11 +31,11 @@ import anyio
 from attrs import define
 
 from agentkit._abort import AbortSignal
+from agentkit._errors import RunError
+from agentkit._events import AgentEvent, ToolExecutionEnd, ToolExecutionStart, ToolExecutionUpdate
 from agentkit._log import Logger
-from agentkit.errors import RunError
-from agentkit.events import AgentEvent, ToolExecutionEnd, ToolExecutionStart, ToolExecutionUpdate
-from agentkit.messages import Message, ToolCall, ToolResultMessage
-from agentkit.tools import Tool, ToolContext, ToolResult
+from agentkit._messages import Message, ToolCall, ToolResultMessage
+from agentkit._tools import Tool, ToolContext, ToolResult
 
 __all__ = [
     "AfterToolCall",

@@ -23,14 +23,14 @@ from typing import Any
 
 import anyio
 
-from agentkit.errors import ProviderError
-from agentkit.loop import LoopConfig, agent_loop
-from agentkit.messages import AssistantMessage, Context, Message, TextContent
-from agentkit.models import find_model
+from agentkit._errors import ProviderError
+from agentkit._loop import LoopConfig, agent_loop
+from agentkit._messages import AssistantMessage, Context, Message, TextContent
+from agentkit._models import find_model
+from agentkit._stream import EventStream
 from agentkit.providers import AnthropicProvider
+from agentkit.providers._base import AssistantStream, ModelOptions, Provider
 from agentkit.providers._http import RetryPolicy
-from agentkit.providers.base import AssistantStream, ModelOptions, Provider
-from agentkit.stream import EventStream
 from agentkit.testing.emulator import Emulator, EmulatorConfig, ManualClock
 from bench import session
 from bench.strategies import STRATEGIES, Strategy, strip_markers

@@ -17,13 +17,13 @@ from typing import Any
 
 import anyio
 
+from agentkit._agent import Agent
 from agentkit._log import Logger
-from agentkit.agent import Agent
-from agentkit.loop import LoopConfig, agent_loop
-from agentkit.messages import Context, Usage
-from agentkit.providers.base import ModelOptions
-from agentkit.testing.scripted import Reply, ScriptedProvider, call
-from agentkit.tools import Tool
+from agentkit._loop import LoopConfig, agent_loop
+from agentkit._messages import Context, Usage
+from agentkit._tools import Tool
+from agentkit.providers._base import ModelOptions
+from agentkit.testing._scripted import Reply, ScriptedProvider, call
 from bench.common import median, peer_available
 
 __all__ = ["FRAMEWORKS", "run", "run_framework"]

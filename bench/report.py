@@ -407,7 +407,7 @@ def _notes(results: dict[str, Any]) -> str:
   pools above). Bounding the requests in flight does not help while the pool is
   large; a smaller pool does. Memory per run includes the connection buffers.
 - **Streaming.** The provider stream's cost above the floor, on a text delta, is
-  Python per event: agentkit's own SSE decoder (`agentkit/providers/sse.py`,
+  Python per event: agentkit's own SSE decoder (`agentkit/providers/_sse.py`,
   `_feed_text`) where the floor uses httpx's line iterator, the dispatch
   (`AnthropicProvider`'s `handle`, the message builder's `text` and `_block`), a
   frozen attrs `TextDelta` (about 0.6 µs to build, a tuple 0.04 µs), and one

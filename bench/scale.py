@@ -23,13 +23,13 @@ from typing import Any
 import anyio
 import httpx
 
-from agentkit.events import AgentEvent
-from agentkit.loop import LoopConfig, agent_loop
-from agentkit.messages import StopReason
+from agentkit._events import AgentEvent
+from agentkit._loop import LoopConfig, agent_loop
+from agentkit._messages import StopReason
+from agentkit._tools import Tool
 from agentkit.providers import AnthropicProvider
+from agentkit.providers._base import ModelOptions
 from agentkit.providers._http import Timeouts
-from agentkit.providers.base import ModelOptions
-from agentkit.tools import Tool
 from bench.common import rss_bytes
 
 __all__ = ["emulator_process", "run", "run_many"]

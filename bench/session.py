@@ -14,8 +14,8 @@ import hashlib
 from collections.abc import Mapping
 from typing import Any
 
+from agentkit._tools import Tool
 from agentkit.testing.emulator import ModelRequest, Reply, ToolUse
-from agentkit.tools import Tool
 
 __all__ = ["PAUSE_BEFORE_TURN", "PLAN", "PROMPTS", "SYSTEM", "TOOLS", "policy", "request_count"]
 

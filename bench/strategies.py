@@ -14,7 +14,7 @@ from typing import Any
 
 import attrs
 
-from agentkit.messages import (
+from agentkit._messages import (
     CacheControl,
     Context,
     ImageContent,

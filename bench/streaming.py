@@ -18,12 +18,12 @@ from typing import Any
 import anyio
 import httpx
 
-from agentkit.events import MessageUpdate, TextDelta, ToolCallDelta
-from agentkit.loop import LoopConfig, agent_loop
-from agentkit.messages import Context, UserMessage
+from agentkit._events import MessageUpdate, TextDelta, ToolCallDelta
+from agentkit._loop import LoopConfig, agent_loop
+from agentkit._messages import Context, UserMessage
+from agentkit._tools import Tool
 from agentkit.providers import AnthropicProvider, OpenRouterProvider
-from agentkit.providers.base import ModelOptions, Provider
-from agentkit.tools import Tool
+from agentkit.providers._base import ModelOptions, Provider
 from bench.common import median, peer_available, timed
 from bench.loopback import serve
 from bench.streams import anthropic_body, arguments_fragments, openrouter_body

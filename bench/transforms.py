@@ -13,7 +13,7 @@ import math
 import time
 from typing import Any
 
-from agentkit.messages import (
+from agentkit._messages import (
     AssistantMessage,
     Context,
     Message,

@@ -91,7 +91,7 @@ def check_emulator_needs_its_extra() -> None:
             pass
     except EmulatorUnavailableError as exc:
         message = str(exc)
-    # The library's own message (agentkit/testing/emulator/server.py) names the extra.
+    # The library's own message (agentkit/testing/emulator/_server.py) names the extra.
     assert "pip install 'agentkit-loop[emulator]'" in message, (
         f"without uvicorn the emulator said {message!r}"
     )

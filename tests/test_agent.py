@@ -24,9 +24,9 @@ from agentkit import (
     TransformInfo,
     UserMessage,
 )
-from agentkit.agent import Agent
+from agentkit._agent import Agent
+from agentkit._tools import ToolResult, tool
 from agentkit.testing import Reply, ScriptedProvider, call
-from agentkit.tools import ToolResult, tool
 
 pytestmark = pytest.mark.anyio
 
@@ -367,7 +367,7 @@ def test_a_tool_keeps_a_clashing_name_for_the_model_under_another_attribute() ->
 
 
 async def test_every_model_option_is_reachable_from_an_agent() -> None:
-    from agentkit.providers.base import ModelOptions, ReasoningOptions
+    from agentkit.providers._base import ModelOptions, ReasoningOptions
 
     class Options(Agent):
         model = "m"

@@ -15,7 +15,7 @@ import attrs
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agentkit.messages import CacheControl, Context
+from agentkit._messages import CacheControl, Context
 from agentkit.testing.emulator import Emulator, ManualClock
 from agentkit.transforms import TransformInfo
 from bench import caching, loop_overhead, scale, streaming, transforms

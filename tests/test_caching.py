@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from structlog.testing import capture_logs
 
 from agentkit._json import canonical_json
-from agentkit.messages import (
+from agentkit._messages import (
     AssistantMessage,
     CacheControl,
     Context,
@@ -28,7 +28,7 @@ from agentkit.messages import (
     ToolResultMessage,
     UserMessage,
 )
-from agentkit.models import registered_models
+from agentkit._models import registered_models
 from agentkit.testing.strategies import (
     block_at,
     contexts,
@@ -39,7 +39,7 @@ from agentkit.testing.strategies import (
     snapshot,
     strip_markers,
 )
-from agentkit.transforms.caching import (
+from agentkit.transforms._caching import (
     ASSUMED_MIN_CACHEABLE_TOKENS,
     MARKER_APIS,
     MAX_BREAKPOINTS,
@@ -48,7 +48,7 @@ from agentkit.transforms.caching import (
     cache_breakpoints,
     count_breakpoints,
 )
-from agentkit.transforms.pipeline import TransformInfo
+from agentkit.transforms._pipeline import TransformInfo
 
 SONNET = ("claude-sonnet-4-5", "anthropic")
 INFOS = [

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from agentkit import models
+from agentkit import _models as models
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 FENCE = re.compile(r"^```python[^\n]*\n(.*?)^```", re.DOTALL | re.MULTILINE)

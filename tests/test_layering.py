@@ -40,6 +40,6 @@ def test_no_module_imports_a_private_name_of_another() -> None:
 def test_the_checker_finds_a_private_import(tmp_path: Path) -> None:
     source = tmp_path / "m.py"
     source.write_text(
-        "from agentkit.loop import _Run\nfrom agentkit._log import get_logger\nimport agentkit\n"
+        "from agentkit._loop import _Run\nfrom agentkit._log import get_logger\nimport agentkit\n"
     )
-    assert _private_imports(source, "m") == ["m:1 agentkit.loop._Run"]
+    assert _private_imports(source, "m") == ["m:1 agentkit._loop._Run"]

@@ -14,10 +14,10 @@ import pytest
 import structlog
 from structlog.testing import capture_logs
 
-from agentkit.agent import Agent
+from agentkit._agent import Agent
+from agentkit._tools import tool
 from agentkit.testing import Reply, ScriptedProvider, call
 from agentkit.testing.emulator import Emulator
-from agentkit.tools import tool
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -87,10 +87,10 @@ async def test_stdlib_logging_gets_every_event_with_its_fields(
     with anyio.fail_after(5):
         await agent().run("2 + 3?")
     events = [(r.name, r.levelname, r.event) for r in caplog.records]  # type: ignore[attr-defined]
-    assert ("agentkit.loop", "INFO", "run.start") in events
-    assert ("agentkit.loop", "DEBUG", "provider.request") in events
-    assert ("agentkit.loop", "DEBUG", "tool.start") in events
-    assert ("agentkit.loop", "INFO", "run.end") in events
+    assert ("agentkit._loop", "INFO", "run.start") in events
+    assert ("agentkit._loop", "DEBUG", "provider.request") in events
+    assert ("agentkit._loop", "DEBUG", "tool.start") in events
+    assert ("agentkit._loop", "INFO", "run.end") in events
     end = next(r for r in caplog.records if r.event == "run.end")  # type: ignore[attr-defined]
     assert end.fields["stop_reason"] == "stop"  # type: ignore[attr-defined]
     assert end.fields["turns"] == 2  # type: ignore[attr-defined]

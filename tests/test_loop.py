@@ -24,10 +24,10 @@ from agentkit import (
     Usage,
     UserMessage,
 )
-from agentkit.loop import AbortSignal, LoopConfig, RunResult, agent_loop
-from agentkit.providers.base import ModelOptions
+from agentkit._loop import AbortSignal, LoopConfig, RunResult, agent_loop
+from agentkit._tools import Tool, ToolContext, ToolResult, tool
+from agentkit.providers._base import ModelOptions
 from agentkit.testing import Reply, ScriptedProvider, call
-from agentkit.tools import Tool, ToolContext, ToolResult, tool
 from tests.protocol import check_protocol
 
 pytestmark = pytest.mark.anyio

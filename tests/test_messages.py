@@ -332,3 +332,12 @@ def test_constructors_name_the_problem(build: Any, error: type, problem: str) ->
 def test_a_bad_tool_name_in_saved_data_is_a_serialization_error() -> None:
     with pytest.raises(SerializationError, match=r"tool\.name: 'a b' is not a valid tool name"):
         ToolDefinition.from_dict({"name": "a b", "description": "", "parameters": {}})
+
+
+def test_tool_calls_are_hashable_and_hash_agrees_with_equality() -> None:
+    a = ToolCall("c1", "add", {"a": 1, "b": [1, {"x": 2.0}]})
+    b = ToolCall("c1", "add", {"b": [1.0, {"x": 2}], "a": 1.0})
+    c = ToolCall("c1", "add", {"a": 1, "b": [1, {"x": 3}]})
+    assert a == b and hash(a) == hash(b)
+    assert a != c
+    assert len({a, b, c}) == 2

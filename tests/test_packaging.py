@@ -29,7 +29,7 @@ DOCS = ROOT / "docs"
 
 # Modules documented elsewhere than on a page of their own, and why.
 NO_PAGE = {
-    "agentkit.testing": "re-exports agentkit.testing.scripted, which has the page",
+    "agentkit.testing": "re-exports agentkit.testing._scripted, which has the page",
     "agentkit.cli": "the command line; `agentkit --help` documents it",
 }
 COVERED_BY_PACKAGE = ("agentkit.testing.emulator.", "agentkit.cli.")

@@ -7,10 +7,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from structlog.testing import capture_logs
 
-from agentkit.messages import Context, TextContent, UserMessage
+from agentkit._messages import Context, TextContent, UserMessage
 from agentkit.testing.strategies import contexts, markers, snapshot
-from agentkit.transforms.caching import MAX_BREAKPOINTS, cache_breakpoints, count_breakpoints
-from agentkit.transforms.pipeline import Pipeline, Transform, TransformInfo
+from agentkit.transforms._caching import MAX_BREAKPOINTS, cache_breakpoints, count_breakpoints
+from agentkit.transforms._pipeline import Pipeline, Transform, TransformInfo
 
 PROPERTY = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

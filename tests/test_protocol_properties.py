@@ -18,10 +18,10 @@ from agentkit import (
     ToolExecutionStart,
     ToolResultMessage,
 )
-from agentkit.loop import AbortSignal, LoopConfig, agent_loop
-from agentkit.providers.base import ModelOptions
+from agentkit._loop import AbortSignal, LoopConfig, agent_loop
+from agentkit._tools import tool
+from agentkit.providers._base import ModelOptions
 from agentkit.testing import Reply, ScriptedProvider, call
-from agentkit.tools import tool
 from tests.protocol import check_protocol
 
 pytestmark = pytest.mark.anyio

@@ -40,8 +40,8 @@ from agentkit import (
     agent_loop,
     tool,
 )
-from agentkit.agent import Agent
-from agentkit.providers.base import ModelOptions
+from agentkit._agent import Agent
+from agentkit.providers._base import ModelOptions
 from agentkit.testing import Reply, ScriptedProvider, call
 
 pytestmark = pytest.mark.anyio

@@ -18,9 +18,8 @@ import pytest
 from structlog.testing import capture_logs
 
 from agentkit import Agent, ToolResultMessage
-from agentkit.messages import ToolCall
-from agentkit.testing import Reply, ScriptedProvider, call
-from agentkit.tools import (
+from agentkit._messages import ToolCall
+from agentkit._tools import (
     Tool,
     ToolContext,
     ToolThreadLimitError,
@@ -29,6 +28,7 @@ from agentkit.tools import (
     configure_tool_threads,
     tool,
 )
+from agentkit.testing import Reply, ScriptedProvider, call
 
 pytestmark = pytest.mark.anyio
 

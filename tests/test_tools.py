@@ -1,4 +1,4 @@
-"""Tests of agentkit.tools: schemas from type hints, docstrings, validation,
+"""Tests of agentkit._tools: schemas from type hints, docstrings, validation,
 conversion, execution, return values and method tools."""
 
 from __future__ import annotations
@@ -20,10 +20,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
+from agentkit._errors import AgentkitError, ToolDefinitionError
+from agentkit._messages import ImageContent, TextContent, ToolCall
 from agentkit._schema import to_jsonable
-from agentkit.errors import AgentkitError, ToolDefinitionError
-from agentkit.messages import ImageContent, TextContent, ToolCall
-from agentkit.tools import Tool, ToolContext, ToolOutputError, ToolResult, collect_tools, tool
+from agentkit._tools import Tool, ToolContext, ToolOutputError, ToolResult, collect_tools, tool
 
 # --------------------------------------------------------------------------- fixtures
 

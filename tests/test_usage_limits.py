@@ -36,7 +36,7 @@ from agentkit import (
     tool,
 )
 from agentkit._limits import estimate_request_tokens
-from agentkit.loop import NOT_RUN_LIMIT, RunResult
+from agentkit._loop import NOT_RUN_LIMIT, RunResult
 from agentkit.testing import Reply, ScriptedProvider, call
 from agentkit.testing.emulator import Emulator, ToolUse
 from agentkit.testing.emulator import Reply as EmulatorReply
@@ -44,7 +44,7 @@ from tests.protocol import check_protocol
 
 pytestmark = pytest.mark.anyio
 
-PRICED = "claude-haiku-4.5"  # $1 in, $5 out per million tokens (agentkit.models)
+PRICED = "claude-haiku-4.5"  # $1 in, $5 out per million tokens (agentkit._models)
 
 
 class Counter:

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from structlog.testing import capture_logs
 
-from agentkit.messages import (
+from agentkit._messages import (
     AssistantMessage,
     Context,
     ImageContent,
@@ -25,7 +25,7 @@ from agentkit.messages import (
     UserMessage,
     message_from_dict,
 )
-from agentkit.tools import ToolContext, tool
+from agentkit._tools import ToolContext, tool
 
 SURROGATE = re.compile("[\ud800-\udfff]")
 BAD_NAME = os.fsdecode(b"report-\xff.txt")  # what os.listdir gives for a non-UTF-8 name

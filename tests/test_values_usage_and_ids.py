@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from agentkit.errors import AgentkitError, SerializationError
-from agentkit.messages import (
+from agentkit._errors import AgentkitError, SerializationError
+from agentkit._messages import (
     AssistantMessage,
     StopReason,
     TextContent,

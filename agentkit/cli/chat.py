@@ -19,11 +19,11 @@ from collections.abc import Callable
 import anyio
 from rich.console import Console
 
-from agentkit.agent import Agent
+from agentkit._agent import Agent
+from agentkit._errors import AgentkitError
+from agentkit._messages import StopReason
 from agentkit.cli.display import RunDisplay
 from agentkit.cli.providers import open_session
-from agentkit.errors import AgentkitError
-from agentkit.messages import StopReason
 
 __all__ = ["run_chat"]
 

@@ -18,7 +18,7 @@ from rich.status import Status
 from rich.table import Table
 from rich.text import Text
 
-from agentkit.events import (
+from agentkit._events import (
     AgentEvent,
     MessageEnd,
     MessageUpdate,
@@ -29,9 +29,9 @@ from agentkit.events import (
     ToolExecutionUpdate,
     TurnStart,
 )
-from agentkit.loop import RunResult, RunStream
-from agentkit.messages import AssistantMessage, Usage
-from agentkit.providers.usage import cost_from_prices
+from agentkit._loop import RunResult, RunStream
+from agentkit._messages import AssistantMessage, Usage
+from agentkit.providers._usage import cost_from_prices
 
 __all__ = ["RequestCost", "RunDisplay", "uncached_cost"]
 

@@ -16,10 +16,10 @@ from contextlib import asynccontextmanager
 
 from attrs import define
 
-from agentkit.providers.anthropic import AnthropicProvider
-from agentkit.providers.base import Provider
-from agentkit.providers.openai_compat import OpenAICompatibleProvider
-from agentkit.providers.openrouter import OpenRouterProvider
+from agentkit.providers._anthropic import AnthropicProvider
+from agentkit.providers._base import Provider
+from agentkit.providers._openai_compat import OpenAICompatibleProvider
+from agentkit.providers._openrouter import OpenRouterProvider
 
 __all__ = ["CHOICES", "LIVE_VARIABLE", "Session", "live_requested", "open_session", "resolve"]
 

@@ -1,15 +1,14 @@
 """Model providers: the protocol, and the HTTP providers that implement it."""
 
-from agentkit.providers._http import RetryPolicy, Timeouts
-from agentkit.providers.anthropic import AnthropicProvider
-from agentkit.providers.base import (
+from agentkit.providers._anthropic import AnthropicProvider
+from agentkit.providers._base import (
     AssistantMessageBuilder,
     AssistantStream,
     ModelOptions,
     Provider,
     ReasoningOptions,
 )
-from agentkit.providers.errors import (
+from agentkit.providers._errors import (
     AuthenticationError,
     BadRequestError,
     ContextLengthExceededError,
@@ -26,9 +25,10 @@ from agentkit.providers.errors import (
     SSEDecodeError,
     StreamStalledError,
 )
-from agentkit.providers.openai_compat import OpenAICompatibleProvider
-from agentkit.providers.openrouter import OpenRouterProvider
-from agentkit.providers.sse import ServerSentEvent, SSEDecoder
+from agentkit.providers._http import RetryPolicy, Timeouts
+from agentkit.providers._openai_compat import OpenAICompatibleProvider
+from agentkit.providers._openrouter import OpenRouterProvider
+from agentkit.providers._sse import ServerSentEvent, SSEDecoder
 
 __all__ = [
     "AnthropicProvider",

@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator
 import anyio
 import httpx
 
-from agentkit.providers.errors import ResponseFormatError
+from agentkit.providers._errors import ResponseFormatError
 
 __all__ = ["ACCEPT_ENCODING", "PIECE_SIZE", "BodyPieces"]
 

@@ -21,11 +21,10 @@ import anyio
 import httpx
 from attrs import define, field
 
+from agentkit._errors import ProviderError
 from agentkit._log import get_logger
-from agentkit.errors import ProviderError
 from agentkit.providers._body import ACCEPT_ENCODING, BodyPieces
-from agentkit.providers._secret import KeyAuth, Secret
-from agentkit.providers.errors import (
+from agentkit.providers._errors import (
     MIN_REDACTED_LENGTH,
     AuthenticationError,
     ProviderConnectionError,
@@ -36,7 +35,8 @@ from agentkit.providers.errors import (
     parse_retry_after,
     redact,
 )
-from agentkit.providers.sse import ServerSentEvent, SSEDecoder
+from agentkit.providers._secret import KeyAuth, Secret
+from agentkit.providers._sse import ServerSentEvent, SSEDecoder
 
 if TYPE_CHECKING:
     from types import TracebackType

@@ -18,7 +18,7 @@ import attrs
 from hypothesis import strategies as st
 
 from agentkit._json import canonical_json
-from agentkit.messages import (
+from agentkit._messages import (
     AssistantMessage,
     CacheControl,
     Context,

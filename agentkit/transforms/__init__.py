@@ -1,6 +1,6 @@
 """Context transforms and the pipeline that runs them before every provider call."""
 
-from agentkit.transforms.caching import (
+from agentkit.transforms._caching import (
     ASSUMED_MIN_CACHEABLE_TOKENS,
     MARKER_APIS,
     MAX_BREAKPOINTS,
@@ -10,7 +10,7 @@ from agentkit.transforms.caching import (
     cache_breakpoints,
     count_breakpoints,
 )
-from agentkit.transforms.pipeline import Pipeline, Transform, TransformInfo
+from agentkit.transforms._pipeline import Pipeline, Transform, TransformInfo
 
 __all__ = [
     "ASSUMED_MIN_CACHEABLE_TOKENS",

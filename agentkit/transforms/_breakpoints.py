@@ -11,7 +11,7 @@ from collections.abc import Iterator, Sequence
 from typing import TypeAlias
 
 from agentkit._json import canonical_json
-from agentkit.messages import (
+from agentkit._messages import (
     CacheControl,
     CacheTTL,
     Context,

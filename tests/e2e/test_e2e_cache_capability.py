@@ -11,7 +11,7 @@ import pytest
 from structlog.testing import capture_logs
 
 from agentkit import Agent, AnthropicProvider, AssistantMessage, CacheBreakpoints, RetryPolicy
-from agentkit.models import find_model
+from agentkit._models import find_model
 from agentkit.testing.emulator import Emulator, Reply
 
 pytestmark = pytest.mark.anyio

@@ -26,7 +26,7 @@ from agentkit import (
     UserMessage,
     tool,
 )
-from agentkit.messages import CacheControl
+from agentkit._messages import CacheControl
 from agentkit.testing.emulator import Emulator, EmulatorConfig, Reply, ToolUse
 
 pytestmark = pytest.mark.anyio

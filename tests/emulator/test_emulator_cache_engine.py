@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agentkit.testing.emulator.cache import (
+from agentkit.testing.emulator._cache import (
     Breakpoint,
     CacheEntry,
     Position,

@@ -9,8 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agentkit.testing.emulator import anthropic_api, openrouter_api
-from agentkit.testing.emulator.common import ApiError, ParsedCall
+import agentkit.testing.emulator._anthropic_api as anthropic_api
+import agentkit.testing.emulator._openrouter_api as openrouter_api
+from agentkit.testing.emulator._common import ApiError, ParsedCall
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers(-5, 5) | st.text(max_size=5),

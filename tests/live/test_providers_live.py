@@ -8,10 +8,10 @@ from typing import Any
 import anyio
 import pytest
 
-from agentkit.messages import Context, StopReason, ToolDefinition, UserMessage
-from agentkit.providers.anthropic import AnthropicProvider
-from agentkit.providers.base import ModelOptions
-from agentkit.providers.openrouter import OpenRouterProvider
+from agentkit._messages import Context, StopReason, ToolDefinition, UserMessage
+from agentkit.providers._anthropic import AnthropicProvider
+from agentkit.providers._base import ModelOptions
+from agentkit.providers._openrouter import OpenRouterProvider
 
 pytestmark = pytest.mark.live
 

@@ -9,12 +9,12 @@ from typing import Any
 
 import httpx
 
-from agentkit.events import AssistantEvent
-from agentkit.messages import AssistantMessage, Context, UserMessage
-from agentkit.providers.anthropic import AnthropicProvider
-from agentkit.providers.base import ModelOptions
-from agentkit.providers.openai_compat import OpenAICompatibleProvider
-from agentkit.providers.openrouter import OpenRouterProvider
+from agentkit._events import AssistantEvent
+from agentkit._messages import AssistantMessage, Context, UserMessage
+from agentkit.providers._anthropic import AnthropicProvider
+from agentkit.providers._base import ModelOptions
+from agentkit.providers._openai_compat import OpenAICompatibleProvider
+from agentkit.providers._openrouter import OpenRouterProvider
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "recorded"
 SECRET = "sk-SENTINEL-never-show-me-0123456789"

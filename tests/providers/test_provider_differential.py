@@ -13,7 +13,7 @@ import anyio
 import pytest
 from provider_helpers import fixture_bytes, provider_kind, run_stream
 
-from agentkit.messages import AssistantMessage
+from agentkit._messages import AssistantMessage
 
 openai_streaming = pytest.importorskip("openai._streaming")
 openai_chat = pytest.importorskip("openai.lib.streaming.chat")
@@ -115,7 +115,7 @@ def test_messages_agree_with_the_anthropic_sdk(name: str) -> None:
     calls = [(b.id, b.name, b.input) for b in snapshot.content if b.type == "tool_use"]
     assert [(c.id, c.name, c.arguments) for c in mine.tool_calls] == calls
     thinking = [(b.thinking, b.signature) for b in snapshot.content if b.type == "thinking"]
-    from agentkit.messages import ThinkingContent
+    from agentkit._messages import ThinkingContent
 
     assert [
         (b.thinking, b.signature) for b in mine.content if isinstance(b, ThinkingContent)

@@ -17,11 +17,10 @@ from hypothesis import strategies as st
 from provider_helpers import CONTEXT, FIXTURES, SECRET, fixture_bytes, make_provider
 from structlog.testing import capture_logs
 
-from agentkit.errors import ProviderError
-from agentkit.providers._http import RetryPolicy
-from agentkit.providers.anthropic import AnthropicProvider
-from agentkit.providers.base import ModelOptions
-from agentkit.providers.errors import (
+from agentkit._errors import ProviderError
+from agentkit.providers._anthropic import AnthropicProvider
+from agentkit.providers._base import ModelOptions
+from agentkit.providers._errors import (
     AuthenticationError,
     BadRequestError,
     ContextLengthExceededError,
@@ -36,7 +35,8 @@ from agentkit.providers.errors import (
     ServerError,
     parse_retry_after,
 )
-from agentkit.providers.openrouter import OpenRouterProvider
+from agentkit.providers._http import RetryPolicy
+from agentkit.providers._openrouter import OpenRouterProvider
 
 NO_WAIT = RetryPolicy(max_retries=2, base_delay=0.0)
 KINDS = ["openrouter", "anthropic", "openai_compatible"]

@@ -22,9 +22,9 @@ from provider_helpers import (
     summary,
 )
 
-from agentkit.events import BlockEnd, StreamStart, TextDelta, ThinkingDelta
-from agentkit.messages import TextContent, ThinkingContent, ToolCall
-from agentkit.providers.errors import MidStreamError, ResponseFormatError
+from agentkit._events import BlockEnd, StreamStart, TextDelta, ThinkingDelta
+from agentkit._messages import TextContent, ThinkingContent, ToolCall
+from agentkit.providers._errors import MidStreamError, ResponseFormatError
 
 # name -> (texts, tool calls (id, name, arguments), thinking, stop, usage, cost, model, id)
 # usage is (input, output, cache_read, cache_write, cache_write_1h, reasoning).
@@ -369,7 +369,7 @@ async def test_litellm_thinking_blocks_are_kept_and_sent_back() -> None:
         {"type": "thinking", "thinking": thinking.thinking, "signature": thinking.signature}
     ]
     # The next request carries them on the assistant message that made the call.
-    from agentkit.messages import Context, ToolResultMessage, UserMessage
+    from agentkit._messages import Context, ToolResultMessage, UserMessage
     from agentkit.providers import ModelOptions, OpenAICompatibleProvider
 
     call = message.tool_calls[0]

@@ -24,7 +24,7 @@ from rich.console import Console
 from rich.traceback import Traceback
 
 from agentkit import Agent, ProviderError, StreamStalledError
-from agentkit.messages import Context, StopReason, Usage, UserMessage
+from agentkit._messages import Context, StopReason, Usage, UserMessage
 from agentkit.providers import (
     AnthropicProvider,
     ModelOptions,
@@ -34,10 +34,10 @@ from agentkit.providers import (
     ResponseFormatError,
     Timeouts,
 )
+from agentkit.providers._base import AssistantMessageBuilder
+from agentkit.providers._errors import MIN_REDACTED_LENGTH, midstream_error, redact
 from agentkit.providers._secret import Secret
-from agentkit.providers.base import AssistantMessageBuilder
-from agentkit.providers.errors import MIN_REDACTED_LENGTH, midstream_error, redact
-from agentkit.providers.usage import MAX_PLAUSIBLE_COST, openai_usage, reported_cost
+from agentkit.providers._usage import MAX_PLAUSIBLE_COST, openai_usage, reported_cost
 from agentkit.testing import CountingTransport
 from agentkit.testing.emulator import (
     DropFault,

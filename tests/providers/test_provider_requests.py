@@ -12,7 +12,7 @@ from provider_helpers import FIXTURES, SECRET, fixture_bytes, make_provider, sse
 from structlog.testing import capture_logs
 
 from agentkit._json import canonical_json
-from agentkit.messages import (
+from agentkit._messages import (
     AssistantMessage,
     CacheControl,
     Context,
@@ -25,10 +25,10 @@ from agentkit.messages import (
     ToolResultMessage,
     UserMessage,
 )
-from agentkit.providers.anthropic import DEFAULT_MAX_TOKENS, AnthropicProvider
-from agentkit.providers.base import ModelOptions, ReasoningOptions
-from agentkit.providers.openai_compat import OpenAICompatibleProvider
-from agentkit.providers.openrouter import OpenRouterProvider
+from agentkit.providers._anthropic import DEFAULT_MAX_TOKENS, AnthropicProvider
+from agentkit.providers._base import ModelOptions, ReasoningOptions
+from agentkit.providers._openai_compat import OpenAICompatibleProvider
+from agentkit.providers._openrouter import OpenRouterProvider
 
 WEATHER = ToolDefinition(
     "get_weather",

@@ -7,8 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from provider_helpers import FIXTURES, fixture_bytes, split
 
-from agentkit.providers.errors import ResponseFormatError, SSEDecodeError
-from agentkit.providers.sse import ServerSentEvent, SSEDecoder
+from agentkit.providers._errors import ResponseFormatError, SSEDecodeError
+from agentkit.providers._sse import ServerSentEvent, SSEDecoder
 
 
 def decode(chunks: list[bytes], **kwargs: int) -> list[ServerSentEvent]:

@@ -11,12 +11,12 @@ import pytest
 from loopback_server import serve
 from provider_helpers import CONTEXT, SECRET
 
-from agentkit.events import TextDelta
+from agentkit._events import TextDelta
+from agentkit.providers._anthropic import AnthropicProvider
+from agentkit.providers._base import ModelOptions
+from agentkit.providers._errors import StreamStalledError
 from agentkit.providers._http import Timeouts
-from agentkit.providers.anthropic import AnthropicProvider
-from agentkit.providers.base import ModelOptions
-from agentkit.providers.errors import StreamStalledError
-from agentkit.providers.openrouter import OpenRouterProvider
+from agentkit.providers._openrouter import OpenRouterProvider
 
 
 def openrouter_chunk(text: str) -> bytes:

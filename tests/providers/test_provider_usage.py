@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from agentkit.messages import Usage
-from agentkit.models import ModelInfo, find_model, register_model
-from agentkit.providers.usage import (
+from agentkit._messages import Usage
+from agentkit._models import ModelInfo, find_model, register_model
+from agentkit.providers._usage import (
     anthropic_usage,
     cost_from_prices,
     derive_cache_write_tokens,
@@ -125,7 +125,7 @@ def test_registered_models_are_used_for_cost() -> None:
                              derive_cache_writes=False)  # fmt: skip
         assert usage.cost == pytest.approx(30e-6)
     finally:
-        from agentkit import models
+        from agentkit import _models as models
 
         models._REGISTERED.pop("tiny-1", None)
 

@@ -13,7 +13,7 @@ import sniffio
 from attrs import define
 
 from agentkit import Agent, AgentEvent, AnthropicProvider, MessageEnd, OpenRouterProvider
-from agentkit.messages import Message
+from agentkit._messages import Message
 from agentkit.providers._http import RetryPolicy, Timeouts
 from agentkit.testing.emulator import ModelRequest, Reply, ToolUse
 

@@ -32,7 +32,7 @@ from agentkit import (
     find_model,
     tool,
 )
-from agentkit.messages import message_from_dict
+from agentkit._messages import message_from_dict
 from agentkit.testing import Reply, ScriptedProvider, call
 from agentkit.testing.emulator import Emulator, ToolUse
 from agentkit.testing.emulator import Reply as EmulatorReply
@@ -217,7 +217,7 @@ class BrokenProvider:
 @pytest.mark.parametrize(
     ("kind", "error", "match"),
     [
-        ("not_a_stream", ProviderError, "stream\\(\\) returned NoneType, not an EventStream"),
+        ("not_a_stream", ProviderError, "stream\\(\\) returned NoneType, which is not an AssistantStream"),
         ("ends_with_none", ProviderError, "ended its stream with NoneType"),
         ("ends_with_user_message", ProviderError, "ended its stream with UserMessage"),
         ("returns", ProducerExitedError, "producer returned without ending"),

@@ -34,11 +34,11 @@ from agentkit import (
     UserMessage,
     message_from_dict,
 )
-from agentkit.events import ToolCallStart
-from agentkit.messages import content_from_dict
-from agentkit.providers.base import AssistantMessageBuilder, ModelOptions
-from agentkit.providers.errors import error_from_response
-from agentkit.providers.sse import SSEDecoder
+from agentkit._events import ToolCallStart
+from agentkit._messages import content_from_dict
+from agentkit.providers._base import AssistantMessageBuilder, ModelOptions
+from agentkit.providers._errors import error_from_response
+from agentkit.providers._sse import SSEDecoder
 from tests.reliability.helpers import FAST_RETRY, SECRET, make_provider
 from tests.test_messages import contexts, definitions, json_values, messages, usages
 

@@ -19,7 +19,7 @@ from agentkit import (
     ToolResultMessage,
     tool,
 )
-from agentkit.loop import NOT_RUN_STOPPED
+from agentkit._loop import NOT_RUN_STOPPED
 from agentkit.testing import Reply, ScriptedProvider, call
 
 pytestmark = pytest.mark.anyio

@@ -7,8 +7,8 @@ See ``docs/testing-emulator.md``.
 
 from __future__ import annotations
 
-from agentkit.testing.emulator.cache import Breakpoint, CacheEntry, CachePlan, Position
-from agentkit.testing.emulator.faults import (
+from agentkit.testing.emulator._cache import Breakpoint, CacheEntry, CachePlan, Position
+from agentkit.testing.emulator._faults import (
     DripFault,
     DropFault,
     Fault,
@@ -23,7 +23,7 @@ from agentkit.testing.emulator.faults import (
     StreamErrorFault,
     parse_fault,
 )
-from agentkit.testing.emulator.model import (
+from agentkit.testing.emulator._model import (
     Block,
     ModelRequest,
     Policy,
@@ -33,8 +33,8 @@ from agentkit.testing.emulator.model import (
     Turn,
     demo_policy,
 )
-from agentkit.testing.emulator.server import Emulator, EmulatorUnavailableError
-from agentkit.testing.emulator.state import (
+from agentkit.testing.emulator._server import Emulator, EmulatorUnavailableError
+from agentkit.testing.emulator._state import (
     CacheReport,
     EmulatorConfig,
     ManualClock,

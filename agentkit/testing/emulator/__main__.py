@@ -12,8 +12,8 @@ import threading
 from collections.abc import Sequence
 
 from agentkit._logging import configure_program_logging
-from agentkit.testing.emulator.server import Emulator
-from agentkit.testing.emulator.state import SystemClock
+from agentkit.testing.emulator._server import Emulator
+from agentkit.testing.emulator._state import SystemClock
 
 __all__ = ["main"]
 

@@ -23,23 +23,14 @@ from typing import Literal, Protocol, TypeAlias
 from attrs import define, field
 
 from agentkit._abort import AbortSignal
-from agentkit._limits import Budget, ExceededLimit, UsageLimits
-from agentkit._log import get_logger
-from agentkit._tool_execution import (
-    AfterToolCall,
-    BeforeToolCall,
-    ToolCallDecision,
-    ToolEnvironment,
-    execute_tool_calls,
-)
-from agentkit.errors import (
+from agentkit._errors import (
     AgentkitError,
     ProviderError,
     RunError,
     StreamCancelledError,
     UsageLimitExceeded,
 )
-from agentkit.events import (
+from agentkit._events import (
     AgentEnd,
     AgentEvent,
     AgentStart,
@@ -51,7 +42,9 @@ from agentkit.events import (
     TurnEnd,
     TurnStart,
 )
-from agentkit.messages import (
+from agentkit._limits import Budget, ExceededLimit, UsageLimits
+from agentkit._log import get_logger
+from agentkit._messages import (
     AssistantMessage,
     Context,
     Message,
@@ -61,10 +54,20 @@ from agentkit.messages import (
     Usage,
     UserMessage,
 )
-from agentkit.providers.base import ModelOptions, Provider
-from agentkit.stream import EventStream
-from agentkit.tools import Tool
-from agentkit.transforms.pipeline import Transform, TransformInfo
+from agentkit._stream import EventStream
+from agentkit._tool_execution import (
+    AfterToolCall,
+    BeforeToolCall,
+    ToolCallDecision,
+    ToolEnvironment,
+    execute_tool_calls,
+)
+from agentkit._tools import Tool
+from agentkit.providers._base import ModelOptions, Provider
+from agentkit.transforms._pipeline import Transform, TransformInfo
+
+# What the loop uses of a provider's AssistantStream (checked, not assumed).
+_STREAM_METHODS = ("__aenter__", "__aexit__", "result", "cancel")
 
 __all__ = [
     "AbortSignal",
@@ -81,7 +84,7 @@ __all__ = [
     "agent_loop",
 ]
 
-_log = get_logger("agentkit.loop")
+_log = get_logger("agentkit._loop")
 
 EventListener: TypeAlias = Callable[[AgentEvent], Awaitable[None] | None]
 
@@ -606,10 +609,14 @@ class _Run:
         log.debug("provider.request", messages=len(context.messages))
         self.requests += 1
         answer_stream = provider.stream(context, self.config.options)  # the model effect
-        if not isinstance(answer_stream, EventStream):
+        # Structural, as the protocol says: any object that behaves as an AssistantStream.
+        missing = [
+            name for name in _STREAM_METHODS if not callable(getattr(answer_stream, name, None))
+        ]
+        if missing:
             raise ProviderError(
-                f"provider {provider.name!r}: stream() returned "
-                f"{type(answer_stream).__name__}, not an EventStream"
+                f"provider {provider.name!r}: stream() returned {type(answer_stream).__name__}, "
+                f"which is not an AssistantStream (no {', '.join(missing)})"
             )
         start: AssistantMessage | None = None
         async with answer_stream as answer:
@@ -626,10 +633,10 @@ class _Run:
             if self.aborted():
                 # The provider ends with its own partial answer: thinking stays
                 # thinking, a half-streamed tool call is dropped.
-                answer.cancel()
+                answer_stream.cancel()
             answered: object
             try:
-                answered = await answer.result()
+                answered = await answer_stream.result()
             except StreamCancelledError:
                 if not self.aborted():
                     raise

@@ -35,11 +35,10 @@ from attrs import define, field
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
+from agentkit._errors import AgentkitError, ToolDefinitionError
 from agentkit._json import encodable_text
 from agentkit._log import get_logger
-from agentkit._schema import NotJSONError, function_schema, to_jsonable
-from agentkit.errors import AgentkitError, ToolDefinitionError
-from agentkit.messages import (
+from agentkit._messages import (
     TOOL_NAME,
     ImageContent,
     TextContent,
@@ -47,6 +46,7 @@ from agentkit.messages import (
     ToolDefinition,
     UserContent,
 )
+from agentkit._schema import NotJSONError, function_schema, to_jsonable
 
 __all__ = [
     "Tool",
@@ -74,7 +74,7 @@ class ToolThreadLimitError(AgentkitError, RuntimeError):
 
 # --------------------------------------------------------------------------- tool threads
 
-_log = get_logger("agentkit.tools")
+_log = get_logger("agentkit._tools")
 
 
 def _at_least_one(_: object, attribute: attrs.Attribute[int], value: object) -> None:

@@ -14,18 +14,16 @@ from typing import Any
 
 import attrs
 
+import agentkit.testing.emulator._anthropic_api as anthropic_api
+import agentkit.testing.emulator._anthropic_render as anthropic_render
+import agentkit.testing.emulator._openrouter_api as openrouter_api
+import agentkit.testing.emulator._openrouter_render as openrouter_render
 from agentkit._log import get_logger
-from agentkit.models import model_key
-from agentkit.testing.emulator import (
-    anthropic_api,
-    anthropic_render,
-    openrouter_api,
-    openrouter_render,
-)
-from agentkit.testing.emulator.cache import CachePlan, plan_request
-from agentkit.testing.emulator.common import ApiError, ParsedCall
-from agentkit.testing.emulator.delivery import Receive, Response, Send, deliver, send_whole
-from agentkit.testing.emulator.faults import (
+from agentkit._models import model_key
+from agentkit.testing.emulator._cache import CachePlan, plan_request
+from agentkit.testing.emulator._common import ApiError, ParsedCall
+from agentkit.testing.emulator._delivery import Receive, Response, Send, deliver, send_whole
+from agentkit.testing.emulator._faults import (
     Fault,
     FaultError,
     GzipBombFault,
@@ -37,8 +35,8 @@ from agentkit.testing.emulator.faults import (
     StreamErrorFault,
     parse_fault,
 )
-from agentkit.testing.emulator.model import Reply, output_tokens
-from agentkit.testing.emulator.state import (
+from agentkit.testing.emulator._model import Reply, output_tokens
+from agentkit.testing.emulator._state import (
     Api,
     CacheReport,
     Clock,

@@ -32,7 +32,7 @@ from collections.abc import Iterable, Mapping
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-from agentkit.errors import ProviderError
+from agentkit._errors import ProviderError
 
 __all__ = [
     "AuthenticationError",

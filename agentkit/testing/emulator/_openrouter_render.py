@@ -6,12 +6,12 @@ import json
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from agentkit.models import ModelInfo
-from agentkit.testing.emulator.cache import CachePlan
-from agentkit.testing.emulator.common import ParsedCall
-from agentkit.testing.emulator.model import Reply, output_tokens, thinking_signature
-from agentkit.testing.emulator.openrouter_api import is_claude
-from agentkit.testing.emulator.tokens import text_tokens
+from agentkit._models import ModelInfo
+from agentkit.testing.emulator._cache import CachePlan
+from agentkit.testing.emulator._common import ParsedCall
+from agentkit.testing.emulator._model import Reply, output_tokens, thinking_signature
+from agentkit.testing.emulator._openrouter_api import is_claude
+from agentkit.testing.emulator._tokens import text_tokens
 
 __all__ = [
     "ERROR_TYPES",

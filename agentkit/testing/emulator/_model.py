@@ -15,7 +15,7 @@ from typing import Any, Literal, TypeAlias
 
 from attrs import define, field
 
-from agentkit.testing.emulator.tokens import json_tokens, text_tokens
+from agentkit.testing.emulator._tokens import json_tokens, text_tokens
 
 __all__ = [
     "Block",

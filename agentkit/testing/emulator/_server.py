@@ -16,11 +16,11 @@ from typing import Any
 import anyio
 
 from agentkit._log import get_logger
-from agentkit.testing.emulator.app import EmulatorApp
-from agentkit.testing.emulator.cache import CacheEntry
-from agentkit.testing.emulator.faults import Fault
-from agentkit.testing.emulator.model import Policy, Reply
-from agentkit.testing.emulator.state import (
+from agentkit.testing.emulator._app import EmulatorApp
+from agentkit.testing.emulator._cache import CacheEntry
+from agentkit.testing.emulator._faults import Fault
+from agentkit.testing.emulator._model import Policy, Reply
+from agentkit.testing.emulator._state import (
     Api,
     Clock,
     EmulatorConfig,

@@ -17,8 +17,8 @@ from typing import Any
 import attrs
 
 from agentkit._log import get_logger
-from agentkit.messages import Usage
-from agentkit.models import (
+from agentkit._messages import Usage
+from agentkit._models import (
     CACHE_READ_MULTIPLIER,
     CACHE_WRITE_5M_MULTIPLIER,
     ModelInfo,

@@ -10,10 +10,10 @@ from typing import Any, Literal
 
 from attrs import define, field
 
-from agentkit.models import ModelInfo, find_model, model_key
-from agentkit.testing.emulator.cache import CacheEntry, CachePlan, apply_plan, live_entries
-from agentkit.testing.emulator.faults import Fault
-from agentkit.testing.emulator.model import ModelRequest, Policy, Reply, demo_policy
+from agentkit._models import ModelInfo, find_model, model_key
+from agentkit.testing.emulator._cache import CacheEntry, CachePlan, apply_plan, live_entries
+from agentkit.testing.emulator._faults import Fault
+from agentkit.testing.emulator._model import ModelRequest, Policy, Reply, demo_policy
 
 __all__ = [
     "CacheReport",
@@ -90,7 +90,7 @@ class EmulatorConfig:
     - ``openrouter_providers``: the upstreams a Claude model is routed over, each
       with its own cache; ``sticky_seconds`` is how long a conversation sticks to one.
     - ``min_cacheable_tokens``: per-model overrides (any spelling of the name);
-      otherwise ``agentkit.models.find_model(model).min_cacheable_tokens``.
+      otherwise ``agentkit._models.find_model(model).min_cacheable_tokens``.
     - ``models``: extra :class:`ModelInfo` (prices) by model name, consulted first.
     - ``collapse_tool_runs``: count a run of tool_use / tool_result blocks as one
       position (§1.3, newer docs); ``lookback``: positions checked per breakpoint.

@@ -30,10 +30,8 @@ import attrs
 from attrs import define
 
 from agentkit._abort import AbortSignal
-from agentkit._limits import UsageLimits
-from agentkit._tool_execution import ToolCallDecision
-from agentkit.errors import AgentBusyError, ToolDefinitionError
-from agentkit.events import (
+from agentkit._errors import AgentBusyError, ToolDefinitionError
+from agentkit._events import (
     AgentEnd,
     AgentEvent,
     MessageEnd,
@@ -41,7 +39,8 @@ from agentkit.events import (
     ToolExecutionEnd,
     ToolExecutionStart,
 )
-from agentkit.loop import (
+from agentkit._limits import UsageLimits
+from agentkit._loop import (
     EventListener,
     LoopConfig,
     RunResult,
@@ -50,7 +49,7 @@ from agentkit.loop import (
     prompt_messages,
     unanswered_calls,
 )
-from agentkit.messages import (
+from agentkit._messages import (
     AssistantMessage,
     Context,
     Message,
@@ -58,10 +57,11 @@ from agentkit.messages import (
     ToolCall,
     UserMessage,
 )
-from agentkit.providers.base import ModelOptions, Provider, ReasoningOptions
-from agentkit.tools import Tool, ToolResult, collect_tools
-from agentkit.transforms.caching import CacheBreakpoints, cache_breakpoints
-from agentkit.transforms.pipeline import Pipeline, Transform, TransformInfo
+from agentkit._tool_execution import ToolCallDecision
+from agentkit._tools import Tool, ToolResult, collect_tools
+from agentkit.providers._base import ModelOptions, Provider, ReasoningOptions
+from agentkit.transforms._caching import CacheBreakpoints, cache_breakpoints
+from agentkit.transforms._pipeline import Pipeline, Transform, TransformInfo
 
 __all__ = ["Agent", "AgentState"]
 
@@ -409,7 +409,7 @@ def _overrides(cls: type, name: str) -> bool:
 
 
 class _AgentRun:
-    """One run of an agent: the agent's side of :class:`~agentkit.loop.RunOwner`."""
+    """One run of an agent: the agent's side of :class:`~agentkit._loop.RunOwner`."""
 
     __slots__ = ("abort", "agent", "stream")
 

@@ -48,13 +48,13 @@ import anyio.abc
 import anyio.lowlevel
 from attrs import define
 
-from agentkit._log import get_logger
-from agentkit.errors import (
+from agentkit._errors import (
     ProducerExitedError,
     StreamCancelledError,
     StreamClosedError,
     StreamError,
 )
+from agentkit._log import get_logger
 
 if TYPE_CHECKING:
     from typing import Self
@@ -64,7 +64,7 @@ __all__ = ["EventStream", "StreamStatistics"]
 E = TypeVar("E")
 R = TypeVar("R")
 
-_log = get_logger("agentkit.stream")
+_log = get_logger("agentkit._stream")
 _checkpoint_if_cancelled = anyio.lowlevel.checkpoint_if_cancelled
 # anyio's cancellation check costs about 1 µs on asyncio, a third of what an event
 # costs end to end: push_many checks once per batch, a push that waited for space

@@ -1,6 +1,6 @@
 """Anthropic ``POST /v1/messages``: request parsing and validation.
 
-Responses are rendered by :mod:`agentkit.testing.emulator.anthropic_render`.
+Responses are rendered by :mod:`agentkit.testing.emulator._anthropic_render`.
 """
 
 from __future__ import annotations
@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from agentkit.testing.emulator.common import (
+from agentkit.testing.emulator._common import (
     ApiError,
     Candidate,
     ParsedCall,
@@ -19,8 +19,8 @@ from agentkit.testing.emulator.common import (
     parse_ttl,
     strip_marker,
 )
-from agentkit.testing.emulator.model import Block, ModelRequest, Tool, Turn
-from agentkit.testing.emulator.tokens import IMAGE_TOKENS, json_tokens, text_tokens
+from agentkit.testing.emulator._model import Block, ModelRequest, Tool, Turn
+from agentkit.testing.emulator._tokens import IMAGE_TOKENS, json_tokens, text_tokens
 
 __all__ = ["parse_request"]
 

@@ -7,9 +7,9 @@ from typing import Any
 
 from attrs import define, field
 
-from agentkit.testing.emulator.cache import TTL, Breakpoint, Position
-from agentkit.testing.emulator.model import ModelRequest, Turn
-from agentkit.testing.emulator.tokens import canonical_json
+from agentkit.testing.emulator._cache import TTL, Breakpoint, Position
+from agentkit.testing.emulator._model import ModelRequest, Turn
+from agentkit.testing.emulator._tokens import canonical_json
 
 __all__ = [
     "check_tool_results",

@@ -27,9 +27,9 @@ import attrs
 from attrs import define, field
 from attrs.validators import ge, in_, instance_of, optional
 
-from agentkit.errors import AgentkitError
-from agentkit.messages import CacheControl, CacheTTL, Context, Message
-from agentkit.models import find_model
+from agentkit._errors import AgentkitError
+from agentkit._messages import CacheControl, CacheTTL, Context, Message
+from agentkit._models import find_model
 from agentkit.transforms._breakpoints import (
     LOOKBACK,
     MESSAGES,
@@ -42,7 +42,7 @@ from agentkit.transforms._breakpoints import (
     last_site,
     span,
 )
-from agentkit.transforms.pipeline import TransformInfo
+from agentkit.transforms._pipeline import TransformInfo
 
 __all__ = [
     "ASSUMED_MIN_CACHEABLE_TOKENS",

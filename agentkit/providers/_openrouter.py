@@ -3,7 +3,7 @@
 What differs from a plain OpenAI-compatible server:
 
 * cache markers are kept, on ``{"type": "text"}`` parts only (see
-  :mod:`agentkit.providers.openai_format` for how other markers move);
+  :mod:`agentkit.providers._openai_format` for how other markers move);
 * ``reasoning`` options, ``provider`` routing preferences, and the app
   attribution headers (``HTTP-Referer``, ``X-Title``);
 * sticky routing on by default: every request carries a ``session_id``, so a
@@ -29,11 +29,11 @@ from typing import Any
 import httpx
 
 from agentkit._json import canonical_json
-from agentkit.messages import Context
+from agentkit._messages import Context
+from agentkit.providers._base import ModelOptions
 from agentkit.providers._http import RetryPolicy, Timeouts
-from agentkit.providers.base import ModelOptions
-from agentkit.providers.openai_compat import OpenAICompatibleProvider, env_key
-from agentkit.providers.openai_format import CacheMode
+from agentkit.providers._openai_compat import OpenAICompatibleProvider, env_key
+from agentkit.providers._openai_format import CacheMode
 
 __all__ = ["OPENROUTER_BASE_URL", "OpenRouterProvider", "conversation_session_id"]
 

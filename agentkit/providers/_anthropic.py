@@ -23,10 +23,10 @@ from typing import Any
 
 import httpx
 
+from agentkit._events import AssistantEvent
 from agentkit._json import canonical_json
 from agentkit._log import get_logger
-from agentkit.events import AssistantEvent
-from agentkit.messages import (
+from agentkit._messages import (
     AssistantMessage,
     CacheControl,
     Context,
@@ -37,18 +37,23 @@ from agentkit.messages import (
     UserContent,
     UserMessage,
 )
-from agentkit.providers._http import HTTPProviderBase, RetryPolicy, SSEReader, Timeouts
-from agentkit.providers.base import AssistantMessageBuilder, AssistantStream, ModelOptions
-from agentkit.providers.errors import (
+from agentkit._stream import EventStream
+from agentkit.providers._base import (
+    AnswerOut,
+    AssistantMessageBuilder,
+    AssistantStream,
+    ModelOptions,
+)
+from agentkit.providers._errors import (
     ProviderConnectionError,
     ResponseFormatError,
     midstream_error,
 )
-from agentkit.providers.openai_compat import env_key
-from agentkit.providers.openai_format import as_text
-from agentkit.providers.sse import ServerSentEvent
-from agentkit.providers.usage import anthropic_usage
-from agentkit.stream import EventStream
+from agentkit.providers._http import HTTPProviderBase, RetryPolicy, SSEReader, Timeouts
+from agentkit.providers._openai_compat import env_key
+from agentkit.providers._openai_format import as_text
+from agentkit.providers._sse import ServerSentEvent
+from agentkit.providers._usage import anthropic_usage
 
 __all__ = [
     "ANTHROPIC_BASE_URL",
@@ -229,7 +234,7 @@ class AnthropicProvider(HTTPProviderBase):
     def stream(self, context: Context, options: ModelOptions) -> AssistantStream:
         """A not-yet-started stream of the model's answer to ``context``."""
 
-        async def produce(out: AssistantStream) -> None:
+        async def produce(out: AnswerOut) -> None:
             self._check_key()
             body = canonical_json(self.build_body(context, options)).encode()
 
@@ -280,9 +285,7 @@ def _text_or_none(value: Any) -> str | None:
 class _StreamState:
     """One answer's events, from ``message_start`` to ``message_stop``."""
 
-    def __init__(
-        self, provider: AnthropicProvider, out: AssistantStream, options: ModelOptions
-    ) -> None:
+    def __init__(self, provider: AnthropicProvider, out: AnswerOut, options: ModelOptions) -> None:
         self.provider = provider
         self.out = out
         self.builder = AssistantMessageBuilder(model=options.model, provider=provider.name)

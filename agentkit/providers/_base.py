@@ -1,14 +1,14 @@
 """The provider protocol, request options, and the message builder providers share.
 
 A provider turns a :class:`~agentkit.Context` into a stream of
-:data:`~agentkit.events.AssistantEvent` whose result is the final
+:data:`~agentkit._events.AssistantEvent` whose result is the final
 :class:`~agentkit.AssistantMessage`::
 
     class MyProvider:
         name = "mine"
 
         def stream(self, context: Context, options: ModelOptions) -> AssistantStream:
-            async def produce(out: AssistantStream) -> None:
+            async def produce(out: EventStream[AssistantEvent, AssistantMessage]) -> None:
                 builder = AssistantMessageBuilder(model=options.model, provider=self.name)
                 await out.push(builder.start())
                 await out.push(builder.text(0, "Hello"))
@@ -20,22 +20,26 @@ A provider turns a :class:`~agentkit.Context` into a stream of
 
 Failures are raised from the producer (they reach the consumer after every
 event pushed before them); raise a :class:`~agentkit.ProviderError` subclass.
+
+Both protocols are structural: a provider need not subclass anything, and its
+stream need not be an :class:`~agentkit.EventStream`, only behave as
+:class:`AssistantStream` says.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Hashable, Iterator, Mapping
+from collections.abc import AsyncIterable, Hashable, Iterator, Mapping
 from contextlib import contextmanager
+from types import TracebackType
 from typing import Any, Literal, Protocol, TypeAlias, runtime_checkable
 
 import anyio
 import attrs
 from attrs import define, field
 
-from agentkit._log import get_logger
-from agentkit.events import (
+from agentkit._events import (
     AssistantEvent,
     BlockEnd,
     StreamStart,
@@ -44,7 +48,8 @@ from agentkit.events import (
     ToolCallDelta,
     ToolCallStart,
 )
-from agentkit.messages import (
+from agentkit._log import get_logger
+from agentkit._messages import (
     AssistantContent,
     AssistantMessage,
     Context,
@@ -54,7 +59,7 @@ from agentkit.messages import (
     ToolCall,
     Usage,
 )
-from agentkit.stream import EventStream
+from agentkit._stream import EventStream
 
 __all__ = [
     "AssistantMessageBuilder",
@@ -66,7 +71,42 @@ __all__ = [
 
 _log = get_logger("agentkit.providers")
 
-AssistantStream: TypeAlias = EventStream[AssistantEvent, AssistantMessage]
+# What the providers of this package push to (a concrete EventStream).
+AnswerOut: TypeAlias = EventStream[AssistantEvent, AssistantMessage]
+
+
+class AssistantStream(Protocol):
+    """What :meth:`Provider.stream` returns: one model answer, not yet started.
+
+    The loop enters it with ``async with`` (which starts the request), iterates
+    the :data:`~agentkit.AssistantEvent` values, then awaits :meth:`result`.
+    An :class:`~agentkit.EventStream` of assistant events is one.
+    """
+
+    async def __aenter__(self) -> AsyncIterable[AssistantEvent]:
+        """Start the request; return its events, to iterate once."""
+        ...
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool | None:
+        """Stop the request if still running; never leave a task behind."""
+        ...
+
+    async def result(self) -> AssistantMessage:
+        """The final message, or the producer's exception."""
+        ...
+
+    def cancel(self) -> None:
+        """Abort: stop the request and end with the partial answer if one is kept.
+
+        :meth:`result` then returns that partial message (stop reason
+        ``ABORTED``) or raises :class:`~agentkit.StreamCancelledError`.
+        """
+        ...
 
 
 @define(frozen=True, slots=True)

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from agentkit._limits import ExceededLimit
-    from agentkit.messages import Message, Usage
+    from agentkit._messages import Message, Usage
 
 __all__ = [
     "AgentBusyError",

@@ -16,11 +16,16 @@ from typing import Any, TypeAlias
 import anyio
 from attrs import define, field
 
+from agentkit._errors import ProviderError
 from agentkit._json import canonical_json
-from agentkit.errors import ProviderError
-from agentkit.messages import Context, StopReason, ToolCall, Usage
-from agentkit.providers.base import AssistantMessageBuilder, AssistantStream, ModelOptions
-from agentkit.stream import EventStream
+from agentkit._messages import Context, StopReason, ToolCall, Usage
+from agentkit._stream import EventStream
+from agentkit.providers._base import (
+    AnswerOut,
+    AssistantMessageBuilder,
+    AssistantStream,
+    ModelOptions,
+)
 
 __all__ = ["Reply", "ScriptExhaustedError", "ScriptedProvider", "call"]
 
@@ -116,7 +121,7 @@ class ScriptedProvider:
         self.requests.append(context)
         reply = self._take(context, options)
 
-        async def produce(out: AssistantStream) -> None:
+        async def produce(out: AnswerOut) -> None:
             await _play(reply, context, options, self._name, number, out)
 
         return EventStream(produce, name=f"{self._name}#{number}")
@@ -139,7 +144,7 @@ async def _play(
     options: ModelOptions,
     provider: str,
     number: int,
-    out: AssistantStream,
+    out: AnswerOut,
 ) -> None:
     if isinstance(reply, ScriptExhaustedError):
         raise reply

@@ -29,8 +29,8 @@ from typing import Any, Literal, TypeAlias, TypeVar, cast
 import attrs
 from attrs import define, field
 
+from agentkit._errors import AgentkitError, SerializationError
 from agentkit._json import encodable_json, encodable_text
-from agentkit.errors import AgentkitError, SerializationError
 
 __all__ = [
     "AssistantContent",
@@ -263,12 +263,21 @@ class ThinkingContent:
         )
 
 
-@define(frozen=True, slots=True)
+def _freeze(value: Any) -> Any:
+    if isinstance(value, dict):
+        return frozenset((k, _freeze(v)) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return tuple(_freeze(v) for v in value)
+    return value
+
+
+@define(frozen=True, slots=True, hash=False)
 class ToolCall:
     """A request by the model to run a tool.
 
     ``arguments_error`` is set when the model's arguments were not valid JSON;
     ``arguments`` is then empty and the loop answers with an error result.
+    Hashable although ``arguments`` is a dict: the hash covers its canonical JSON.
     """
 
     id: str
@@ -279,6 +288,11 @@ class ToolCall:
 
     def __attrs_post_init__(self) -> None:
         _clean(self, "ToolCall", ("id", "name", "arguments_error"), ("arguments",))
+
+    def __hash__(self) -> int:
+        # Frozen recursively (not via JSON text): 1 == 1.0 must hash alike, as ``==`` says.
+        frozen = _freeze(self.arguments)
+        return hash((self.id, self.name, frozen, self.arguments_error, self.cache_control))
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {

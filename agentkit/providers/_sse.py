@@ -23,7 +23,7 @@ from __future__ import annotations
 import codecs
 from typing import NamedTuple
 
-from agentkit.providers.errors import SSEDecodeError
+from agentkit.providers._errors import SSEDecodeError
 
 __all__ = ["DEFAULT_MAX_EVENT_SIZE", "SSEDecoder", "ServerSentEvent"]
 

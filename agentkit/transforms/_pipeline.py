@@ -14,7 +14,7 @@ from typing import TypeAlias
 from attrs import define, field
 
 from agentkit._log import Logger, get_logger
-from agentkit.messages import Context
+from agentkit._messages import Context
 
 __all__ = ["Pipeline", "Transform", "TransformInfo"]
 

@@ -12,7 +12,7 @@ from typing import Any
 
 from attrs import define
 
-from agentkit.testing.emulator.faults import (
+from agentkit.testing.emulator._faults import (
     DripFault,
     DropFault,
     Fault,

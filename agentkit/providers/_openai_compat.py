@@ -16,22 +16,27 @@ from typing import Any
 
 import httpx
 
+from agentkit._events import AssistantEvent
 from agentkit._json import canonical_json
 from agentkit._log import get_logger
-from agentkit.events import AssistantEvent
-from agentkit.messages import AssistantMessage, Context, Usage
-from agentkit.providers._http import HTTPProviderBase, RetryPolicy, SSEReader, Timeouts
-from agentkit.providers.base import AssistantMessageBuilder, AssistantStream, ModelOptions
-from agentkit.providers.errors import (
+from agentkit._messages import AssistantMessage, Context, Usage
+from agentkit._stream import EventStream
+from agentkit.providers._base import (
+    AnswerOut,
+    AssistantMessageBuilder,
+    AssistantStream,
+    ModelOptions,
+)
+from agentkit.providers._errors import (
     MidStreamError,
     ProviderConnectionError,
     ResponseFormatError,
     midstream_error,
 )
-from agentkit.providers.openai_format import CacheMode, ChunkState, build_messages, build_tools
-from agentkit.providers.sse import ServerSentEvent
-from agentkit.providers.usage import openai_usage
-from agentkit.stream import EventStream
+from agentkit.providers._http import HTTPProviderBase, RetryPolicy, SSEReader, Timeouts
+from agentkit.providers._openai_format import CacheMode, ChunkState, build_messages, build_tools
+from agentkit.providers._sse import ServerSentEvent
+from agentkit.providers._usage import openai_usage
 
 __all__ = ["OpenAICompatibleProvider"]
 
@@ -123,7 +128,7 @@ class OpenAICompatibleProvider(HTTPProviderBase):
     def stream(self, context: Context, options: ModelOptions) -> AssistantStream:
         """A not-yet-started stream of the model's answer to ``context``."""
 
-        async def produce(out: AssistantStream) -> None:
+        async def produce(out: AnswerOut) -> None:
             self._check_key()
             body = canonical_json(self.build_body(context, options)).encode()
             url = f"{self.base_url}/chat/completions"
@@ -160,7 +165,7 @@ class OpenAICompatibleProvider(HTTPProviderBase):
         self,
         response: httpx.Response,
         reader: SSEReader,
-        out: AssistantStream,
+        out: AnswerOut,
         options: ModelOptions,
     ) -> AssistantMessage:
         builder = AssistantMessageBuilder(model=options.model, provider=self.name)
@@ -168,7 +173,7 @@ class OpenAICompatibleProvider(HTTPProviderBase):
             return await self._read_answer(reader, out, builder)
 
     async def _read_answer(
-        self, reader: SSEReader, out: AssistantStream, builder: AssistantMessageBuilder
+        self, reader: SSEReader, out: AnswerOut, builder: AssistantMessageBuilder
     ) -> AssistantMessage:
         state = ChunkState(builder, self.name)
         events: list[AssistantEvent] = []

@@ -19,7 +19,7 @@ from typing import ClassVar, TypeAlias
 
 from attrs import define, field
 
-from agentkit.messages import (
+from agentkit._messages import (
     AssistantContent,
     AssistantMessage,
     Message,

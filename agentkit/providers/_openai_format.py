@@ -20,9 +20,9 @@ import json
 from collections.abc import Mapping
 from typing import Any, Literal
 
+from agentkit._events import AssistantEvent
 from agentkit._log import get_logger
-from agentkit.events import AssistantEvent
-from agentkit.messages import (
+from agentkit._messages import (
     AssistantMessage,
     CacheControl,
     Context,
@@ -35,8 +35,8 @@ from agentkit.messages import (
     UserContent,
     UserMessage,
 )
-from agentkit.providers.base import AssistantMessageBuilder
-from agentkit.providers.errors import ResponseFormatError, midstream_error, redact
+from agentkit.providers._base import AssistantMessageBuilder
+from agentkit.providers._errors import ResponseFormatError, midstream_error, redact
 
 __all__ = ["CacheMode", "ChunkState", "as_text", "build_messages", "build_tools"]
 

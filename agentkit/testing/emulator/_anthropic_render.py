@@ -6,9 +6,9 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from agentkit.testing.emulator.cache import CachePlan
-from agentkit.testing.emulator.common import ParsedCall
-from agentkit.testing.emulator.model import Reply, output_tokens, thinking_signature
+from agentkit.testing.emulator._cache import CachePlan
+from agentkit.testing.emulator._common import ParsedCall
+from agentkit.testing.emulator._model import Reply, output_tokens, thinking_signature
 
 __all__ = [
     "ERROR_TYPES",

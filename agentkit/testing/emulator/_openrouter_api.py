@@ -4,7 +4,7 @@ Claude models (``anthropic/*``) get Anthropic's explicit caching: markers are
 honoured on text parts of array content, on ``tools[]`` entries and at top
 level; a marker on a message object or on string content is ignored, as
 OpenRouter does (§3.1, §4.4). Other models get implicit prefix caching.
-Responses are rendered by :mod:`agentkit.testing.emulator.openrouter_render`.
+Responses are rendered by :mod:`agentkit.testing.emulator._openrouter_render`.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from agentkit.testing.emulator.common import (
+from agentkit.testing.emulator._common import (
     ApiError,
     Candidate,
     ParsedCall,
@@ -24,8 +24,8 @@ from agentkit.testing.emulator.common import (
     parse_ttl,
     strip_marker,
 )
-from agentkit.testing.emulator.model import Block, ModelRequest, Tool, Turn
-from agentkit.testing.emulator.tokens import IMAGE_TOKENS, json_tokens, text_tokens
+from agentkit.testing.emulator._model import Block, ModelRequest, Tool, Turn
+from agentkit.testing.emulator._tokens import IMAGE_TOKENS, json_tokens, text_tokens
 
 __all__ = ["is_claude", "parse_request"]
 
