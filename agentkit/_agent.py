@@ -211,42 +211,51 @@ class Agent:
     # ------------------------------------------------------------------ running
 
     def prompt(
-        self, message: str | Message | Sequence[Message], *, limits: UsageLimits | None = None
+        self,
+        message: str | Message | Sequence[Message] | None = None,
+        *,
+        limits: UsageLimits | None = None,
     ) -> RunStream:
         """Start a run answering ``message``; returns its event stream (started on first use).
 
+        With no ``message`` the run continues the conversation as it is: after
+        an error or an abort, or to answer queued steering and follow-ups.
         ``limits`` replaces the agent's ``limits`` for this run.
         """
+        if message is None:
+            return self._continue(limits)
         prompts = prompt_messages(message)
         if not prompts:
-            raise ValueError("prompt() needs at least one message")
+            raise ValueError("prompt() needs at least one message, or None to continue")
         return self._start(prompts, limits)
 
-    def continue_(self, *, limits: UsageLimits | None = None) -> RunStream:
-        """Run again on the conversation as it is (after an error, or queued tool results).
-
-        ``limits`` replaces the agent's ``limits`` for this run.
-        """
+    def _continue(self, limits: UsageLimits | None) -> RunStream:
         if not self._messages:
-            raise ValueError("continue_() needs a conversation; use prompt()")
+            raise ValueError("there is no conversation to continue: pass a message")
         if isinstance(self._messages[-1], AssistantMessage) and not unanswered_calls(
             self._messages
         ):
             queued = self._steering or self._follow_ups
             if not queued:
-                raise ValueError("the conversation ends with an answer; use prompt()")
+                raise ValueError(
+                    "the conversation ends with an answer and nothing is queued: pass a message"
+                )
             message = queued.pop(0)
             return self._start((message,), limits)
         return self._start((), limits)
 
     async def run(
-        self, message: str | Message | Sequence[Message], *, limits: UsageLimits | None = None
+        self,
+        message: str | Message | Sequence[Message] | None = None,
+        *,
+        limits: UsageLimits | None = None,
     ) -> RunResult:
         """Run to the end and return the result (events go to listeners only).
 
-        ``limits`` replaces the agent's ``limits`` for this run. It returns,
-        raises or is cancelled only once the run's work has stopped: tools'
-        cleanup has run, the HTTP response is closed, the agent is idle.
+        ``message`` is as for :meth:`prompt` (None continues); ``limits``
+        replaces the agent's ``limits`` for this run. It returns, raises or is
+        cancelled only once the run's work has stopped: tools' cleanup has run,
+        the HTTP response is closed, the agent is idle.
         """
         async with self.prompt(message, limits=limits) as stream:
             return await stream.result()

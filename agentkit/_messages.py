@@ -45,10 +45,9 @@ __all__ = [
     "ThinkingContent",
     "ToolCall",
     "ToolDefinition",
-    "ToolCallIdError",
+    "InvalidValueError",
     "ToolResultMessage",
     "Usage",
-    "UsageError",
     "UserContent",
     "UserMessage",
     "content_from_dict",
@@ -391,20 +390,19 @@ class StopReason(enum.StrEnum):
     USAGE_LIMIT = "usage_limit"  #: the run hit one of its usage limits
 
 
-class UsageError(AgentkitError, ValueError):
-    """A :class:`Usage` field cannot be sent or saved: the message names the field."""
-
-
-class ToolCallIdError(AgentkitError, ValueError):
-    """An assistant message's tool-call id is empty or used twice, which every API rejects."""
+class InvalidValueError(AgentkitError, ValueError):
+    """A value no API accepts: a tool-call id empty or used twice, a usage count or
+    cost that cannot be sent or saved. The message names the field."""
 
 
 def _cost(value: float) -> float:
     # NaN and infinity are not JSON: a session holding one could not be saved or loaded.
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise UsageError(f"Usage.cost must be a number of dollars, got {type(value).__name__}")
+        raise InvalidValueError(
+            f"Usage.cost must be a number of dollars, got {type(value).__name__}"
+        )
     if not math.isfinite(value):
-        raise UsageError(f"Usage.cost must be a finite number of dollars, got {value!r}")
+        raise InvalidValueError(f"Usage.cost must be a finite number of dollars, got {value!r}")
     return float(value)
 
 
@@ -416,7 +414,7 @@ class Usage:
     ``cache_write`` are separate, so the whole prompt is their sum.
     ``cache_write_1h`` is the part of ``cache_write`` written with a 1-hour TTL,
     ``reasoning`` the part of ``output`` spent thinking. ``cost`` is in US
-    dollars, always a finite number (else :class:`UsageError`), so usage is
+    dollars, always a finite number (else :class:`InvalidValueError`), so usage is
     always strict JSON; ``cache_write_derived`` says ``cache_write`` was
     computed from the reported cost because the service did not report it.
     """
@@ -444,7 +442,7 @@ class Usage:
         if not isinstance(other, Usage):
             return NotImplemented
         if not math.isfinite(self.cost + other.cost):
-            raise UsageError(f"Usage.cost: {self.cost!r} + {other.cost!r} overflows")
+            raise InvalidValueError(f"Usage.cost: {self.cost!r} + {other.cost!r} overflows")
         return Usage(
             self.input + other.input,
             self.output + other.output,
@@ -521,7 +519,7 @@ class AssistantMessage:
 
     ``provider_data`` keeps service-specific fields that must go back to the
     same service unchanged (OpenRouter's ``reasoning_details``, for example).
-    Tool-call ids must be non-empty and distinct (else :class:`ToolCallIdError`).
+    Tool-call ids must be non-empty and distinct (else :class:`InvalidValueError`).
     """
 
     content: tuple[AssistantContent, ...] = field(converter=_assistant_content)
@@ -545,9 +543,9 @@ class AssistantMessage:
         for block in self.content:
             if isinstance(block, ToolCall):
                 if not block.id:
-                    raise ToolCallIdError(f"tool call {block.name!r} has an empty id")
+                    raise InvalidValueError(f"tool call {block.name!r} has an empty id")
                 if block.id in seen:
-                    raise ToolCallIdError(f"tool-call id {block.id!r} is used more than once")
+                    raise InvalidValueError(f"tool-call id {block.id!r} is used more than once")
                 seen.add(block.id)
 
     @property
@@ -599,7 +597,7 @@ class AssistantMessage:
                 _opt(data, "error_message", str, where),
                 provider_data,
             )
-        except ToolCallIdError as exc:
+        except InvalidValueError as exc:
             raise SerializationError(f"{where}.content: {exc}") from None
 
 

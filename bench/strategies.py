@@ -24,7 +24,8 @@ from agentkit._messages import (
     ToolResultMessage,
     UserMessage,
 )
-from agentkit.transforms import CacheBreakpoints, Transform, TransformInfo, cache_breakpoints
+from agentkit.transforms import CacheBreakpoints, Transform, TransformInfo
+from agentkit.transforms._caching import cache_breakpoints
 
 __all__ = ["STRATEGIES", "Strategy", "strip_markers"]
 

@@ -23,7 +23,8 @@ from agentkit._messages import (
     ToolResultMessage,
     UserMessage,
 )
-from agentkit.transforms import Pipeline, TransformInfo, cache_breakpoints
+from agentkit.transforms import Pipeline, TransformInfo
+from agentkit.transforms._caching import cache_breakpoints
 from bench.common import median
 
 __all__ = ["SIZES", "make_context", "run", "time_per_call"]

@@ -19,3 +19,14 @@ def _structlog_defaults() -> Iterator[None]:
     # binding it to this test's captured streams; never let that leak onward.
     yield
     structlog.reset_defaults()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache_warnings() -> Iterator[None]:
+    # The short-prefix warning fires once per process per (model, prefix): each
+    # test is its own "process" for it.
+    from agentkit.transforms import _caching
+
+    _caching._WARNED_SHORT.clear()
+    yield
+    _caching._WARNED_SHORT.clear()

@@ -169,7 +169,7 @@ async def test_provider_error_is_recorded_and_the_agent_stays_usable() -> None:
         assert not state.is_running
         assert [m.role for m in state.messages] == ["user", "assistant", "tool_result"]
         assert failure.messages == state.messages
-        result = await agent.continue_().result()
+        result = await agent.prompt().result()
         assert result.text == "3, after a retry"
         assert agent.state.error is None
         roles = [m.role for m in agent.messages]
@@ -305,7 +305,8 @@ async def test_events_stream_to_the_caller_while_state_updates() -> None:
 
 
 async def test_claude_agents_cache_by_default_and_can_turn_it_off() -> None:
-    from agentkit import CacheBreakpoints, count_breakpoints
+    from agentkit import CacheBreakpoints
+    from agentkit.transforms._caching import count_breakpoints
 
     class Claude(Calculator):
         model = "claude-sonnet-4-5"

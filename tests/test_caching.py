@@ -147,8 +147,10 @@ def test_without_caller_markers_the_tails_and_stable_prefix_are_marked(
         previous = last_markable(context, newest[-1], text_only)
         if previous is not None:
             assert previous in markers(after)
-    if context.tools:
+    if context.tools and which[1] == "anthropic":
         assert (0, len(context.tools) - 1, 0) in markers(after)
+    elif context.tools:  # the OpenAI format has no marker on a tool: none is placed
+        assert not any(site[0] == 0 for site in markers(after))
     stable = len(context.system) - config.volatile_system_blocks
     wanted = [i for i in range(stable) if not is_blank(context.system[i].text)]
     if wanted:
@@ -333,7 +335,7 @@ def test_other_models_are_untouched() -> None:
         assert cache_breakpoints(context, info_for(model, "openrouter")) is context
     assert CacheBreakpoints(mode="off")(context, info_for()) is context
     forced = CacheBreakpoints(explicit_breakpoints=True)(context, info_for("my-gateway/model", "x"))
-    assert count_breakpoints(forced) == 4
+    assert count_breakpoints(forced) == 3, "tails and system: no tool marker off Anthropic's API"
     assert CacheBreakpoints(explicit_breakpoints=False)(context, info_for()) is context
 
 
@@ -467,20 +469,37 @@ def test_parallel_calls_and_their_results_count_as_one_position_each() -> None:
     assert count_breakpoints(out) == 3, "60 blocks, but 2 positions: no bridge"
 
 
-def test_prefix_below_minimum_warns_once_per_run() -> None:
+def test_prefix_below_minimum_warns_once_per_process_per_model_and_prefix() -> None:
     context = Context("short system prompt", (UserMessage("hi"),), TOOLS)
+    other_prefix = Context("another short system prompt", (UserMessage("hi"),), TOOLS)
     with capture_logs() as logs:
         info = info_for(run="one")
         for _ in range(3):
             cache_breakpoints(context, info)
-        cache_breakpoints(context, info_for(run="two"))
+        cache_breakpoints(context, info_for(run="two"))  # the same agent again: no repeat
+        longer_history = context.evolve(messages=(*context.messages, UserMessage("more")))
+        cache_breakpoints(longer_history, info_for(run="three"))  # same stable prefix
+        cache_breakpoints(other_prefix, info_for(run="four"))
+        cache_breakpoints(context, info_for("claude-haiku-4-5", "anthropic", run="five"))
     warnings = [e for e in logs if e["event"] == "cache.prefix_below_minimum"]
-    assert len(warnings) == 2
+    assert [(w["model"], w["minimum"]) for w in warnings] == [
+        (SONNET[0], 1024),
+        (SONNET[0], 1024),
+        ("claude-haiku-4-5", 4096),
+    ]
     first = warnings[0]
     assert first["log_level"] == "warning"
-    assert first["minimum"] == 1024
     assert 0 < first["estimate"] < 1024
-    assert first["model"] == SONNET[0]
+    assert "not cached" in first["hint"] and "mode='off'" in first["hint"]
+
+
+def test_tool_definitions_are_marked_only_where_the_api_takes_it() -> None:
+    context = Context("x" * 4 * 1100, (UserMessage("hi"),), TOOLS)
+    direct = cache_breakpoints(context, info_for(SONNET[0], "anthropic"))
+    gateway = cache_breakpoints(context, info_for("anthropic/claude-sonnet-4.5", "openrouter"))
+    assert direct.tools[-1].cache_control is not None
+    assert all(t.cache_control is None for t in gateway.tools), "OpenRouter would drop it"
+    assert gateway.system[-1].cache_control is not None, "the system marker covers the tools"
 
 
 def test_long_enough_prefix_does_not_warn() -> None:
@@ -571,8 +590,8 @@ def test_markers_follow_the_providers_api_then_the_model_family(
     with capture_logs():
         out = cache_breakpoints(context, info_for(model, provider))
     assert cache_breakpoints.applies_to(model, provider) is marked
-    if marked:
-        assert count_breakpoints(out) == MAX_BREAKPOINTS
+    if marked:  # the tool definitions take a marker only on Anthropic's own API
+        assert count_breakpoints(out) == (MAX_BREAKPOINTS if provider == "anthropic" else 3)
     else:
         assert out is context
 
@@ -587,7 +606,8 @@ def test_explicit_breakpoints_and_mode_off_win_over_the_api(provider: str) -> No
     context = forty_requests()[5]
     forced = CacheBreakpoints(explicit_breakpoints=True)
     with capture_logs():
-        assert count_breakpoints(forced(context, info_for("gpt-5-alias", provider))) == 4
+        placed = count_breakpoints(forced(context, info_for("gpt-5-alias", provider)))
+        assert placed == (4 if provider == "anthropic" else 3)
     assert forced.applies_to("gpt-5-alias", provider)
     never = CacheBreakpoints(explicit_breakpoints=False)
     assert never(context, info_for("claude-sonnet-4-5", provider)) is context

@@ -83,7 +83,7 @@ def _call_id_or_self(block: object) -> object:
 
 assistant_messages = st.builds(
     AssistantMessage,
-    # Tool-call ids are distinct within a message (ToolCallIdError otherwise).
+    # Tool-call ids are distinct within a message (InvalidValueError otherwise).
     st.lists(st.one_of(texts, thinking, tool_calls), max_size=4, unique_by=_call_id_or_self),
     st.sampled_from(list(StopReason)),
     usages,

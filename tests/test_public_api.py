@@ -13,7 +13,142 @@ PUBLIC_MODULES = [
     "agentkit.providers",
     "agentkit.transforms",
     "agentkit.testing",
+    "agentkit.testing.strategies",
+    "agentkit.testing.emulator",
 ]
+
+# The library's surface (agentkit, agentkit.providers, agentkit.transforms) as
+# one set: an addition or removal must be made here on purpose, and the
+# CHANGELOG must say it. agentkit.providers and agentkit.transforms only group
+# names that agentkit itself exports.
+LIBRARY_SURFACE = frozenset(
+    [
+        "Agent",
+        "AgentState",
+        "agent_loop",
+        "LoopConfig",
+        "RunResult",
+        "RunStream",
+        "EventStream",
+        "AbortSignal",
+        "UsageLimits",
+        "ExceededLimit",
+        "tool",
+        "Tool",
+        "ToolContext",
+        "ToolResult",
+        "ToolCallDecision",
+        "Message",
+        "UserMessage",
+        "AssistantMessage",
+        "ToolResultMessage",
+        "TextContent",
+        "ImageContent",
+        "ThinkingContent",
+        "ToolCall",
+        "ToolDefinition",
+        "Context",
+        "CacheControl",
+        "Usage",
+        "StopReason",
+        "message_from_dict",
+        "AgentEvent",
+        "AgentStart",
+        "AgentEnd",
+        "TurnStart",
+        "TurnEnd",
+        "MessageStart",
+        "MessageUpdate",
+        "MessageEnd",
+        "ToolExecutionStart",
+        "ToolExecutionUpdate",
+        "ToolExecutionEnd",
+        "AssistantEvent",
+        "StreamStart",
+        "TextDelta",
+        "ThinkingDelta",
+        "ToolCallStart",
+        "ToolCallDelta",
+        "BlockEnd",
+        "Transform",
+        "TransformInfo",
+        "Pipeline",
+        "CacheBreakpoints",
+        "Provider",
+        "AssistantStream",
+        "AssistantMessageBuilder",
+        "AnthropicProvider",
+        "OpenRouterProvider",
+        "OpenAICompatibleProvider",
+        "ModelOptions",
+        "ReasoningOptions",
+        "RetryPolicy",
+        "Timeouts",
+        "ModelInfo",
+        "find_model",
+        "register_model",
+        "AgentkitError",
+        "AgentBusyError",
+        "RunError",
+        "StreamError",
+        "StreamCancelledError",
+        "StreamClosedError",
+        "ProducerExitedError",
+        "SerializationError",
+        "InvalidValueError",
+        "ToolDefinitionError",
+        "ToolOutputError",
+        "ToolThreadLimitError",
+        "UsageLimitExceeded",
+        "UnenforceableLimitError",
+        "CacheMarkerError",
+        "ProviderError",
+        "AuthenticationError",
+        "PermissionDeniedError",
+        "InsufficientCreditsError",
+        "NotFoundError",
+        "BadRequestError",
+        "ContextLengthExceededError",
+        "RateLimitError",
+        "OverloadedError",
+        "ServerError",
+        "ProviderConnectionError",
+        "RedirectError",
+        "StreamStalledError",
+        "MidStreamError",
+        "ResponseFormatError",
+    ]
+)
+
+
+def test_the_library_surface_is_exactly_the_intended_names() -> None:
+    exported: set[str] = set(agentkit.__all__) - {"__version__"}
+    for name in ("agentkit.providers", "agentkit.transforms"):
+        module = importlib.import_module(name)
+        assert set(module.__all__) <= exported, f"{name} exports a name agentkit does not"
+    assert exported - LIBRARY_SURFACE == set(), "added to the surface"
+    assert LIBRARY_SURFACE - exported == set(), "removed from the surface"
+
+
+def test_each_public_name_is_one_object_wherever_it_is_exported() -> None:
+    for name in ("agentkit.providers", "agentkit.transforms"):
+        module = importlib.import_module(name)
+        for attribute in module.__all__:
+            assert getattr(module, attribute) is getattr(agentkit, attribute), attribute
+
+
+def test_no_implementation_module_is_public() -> None:
+    import pkgutil
+
+    public = [
+        module.name
+        for module in pkgutil.walk_packages(agentkit.__path__, "agentkit.")
+        if not any(part.startswith("_") for part in module.name.split("."))
+    ]
+    # The command line is a program, not an API: its modules are documented by --help.
+    assert sorted(n for n in public if not n.startswith("agentkit.cli")) == sorted(
+        PUBLIC_MODULES[1:]
+    )
 
 
 @pytest.mark.parametrize("name", PUBLIC_MODULES)
@@ -36,7 +171,7 @@ def test_the_core_is_reachable_from_the_top_level() -> None:
         "OpenRouterProvider",
         "AnthropicProvider",
         "OpenAICompatibleProvider",
-        "cache_breakpoints",
+        "CacheBreakpoints",
         "Usage",
         "Context",
         "UsageLimits",

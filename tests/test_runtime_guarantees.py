@@ -289,7 +289,7 @@ async def test_steering_sent_at_the_last_turn_stays_queued() -> None:
         assert result.stop_reason is StopReason.STOP
         assert _user_texts(agent) == ["go"]
         # Still queued: the next run takes it first.
-        assert (await agent.continue_().result()).text == "second"
+        assert (await agent.prompt().result()).text == "second"
 
 
 async def test_a_listener_failing_during_tool_progress_ends_the_run() -> None:

@@ -13,29 +13,28 @@ from hypothesis import strategies as st
 from agentkit._errors import AgentkitError, SerializationError
 from agentkit._messages import (
     AssistantMessage,
+    InvalidValueError,
     StopReason,
     TextContent,
     ToolCall,
-    ToolCallIdError,
     Usage,
-    UsageError,
     message_from_dict,
 )
 
 
 @pytest.mark.parametrize("cost", [math.nan, math.inf, -math.inf])
 def test_a_non_finite_cost_is_a_typed_error_naming_the_field(cost: float) -> None:
-    with pytest.raises(UsageError, match=r"Usage\.cost must be a finite number") as raised:
+    with pytest.raises(InvalidValueError, match=r"Usage\.cost must be a finite number") as raised:
         Usage(input=1, cost=cost)
     assert isinstance(raised.value, AgentkitError)
     assert isinstance(raised.value, ValueError)
-    with pytest.raises(UsageError, match=r"Usage\.cost"):
+    with pytest.raises(InvalidValueError, match=r"Usage\.cost"):
         attrs.evolve(Usage(), cost=cost)
 
 
 @pytest.mark.parametrize("cost", ["0.1", None, True, [1.0]])
 def test_a_cost_that_is_not_a_number_is_a_typed_error(cost: object) -> None:
-    with pytest.raises(UsageError, match=r"Usage\.cost must be a number of dollars"):
+    with pytest.raises(InvalidValueError, match=r"Usage\.cost must be a number of dollars"):
         Usage(cost=cost)  # type: ignore[arg-type]
 
 
@@ -44,7 +43,7 @@ def test_an_integer_cost_is_a_float_and_a_sum_that_overflows_is_an_error() -> No
     assert type(Usage(cost=2).cost) is float
     huge = Usage(cost=1e308)
     assert json.loads(json.dumps(huge.to_dict(), allow_nan=False))["cost"] == 1e308
-    with pytest.raises(UsageError, match=r"Usage\.cost: 1e\+308 \+ 1e\+308 overflows"):
+    with pytest.raises(InvalidValueError, match=r"Usage\.cost: 1e\+308 \+ 1e\+308 overflows"):
         huge + huge
 
 
@@ -56,7 +55,7 @@ def test_an_integer_cost_is_a_float_and_a_sum_that_overflows_is_an_error() -> No
 def test_any_constructed_usage_is_strict_json_and_loads_back(cost: float, a: int, b: int) -> None:
     try:
         usage = Usage(input=a, output=b, cost=cost)
-    except UsageError:
+    except InvalidValueError:
         assert not math.isfinite(cost)
         return
     text = json.dumps(usage.to_dict(), allow_nan=False)
@@ -82,12 +81,12 @@ def test_a_saved_non_finite_cost_is_refused_on_load_with_the_field_named() -> No
 
 def test_a_repeated_tool_call_id_is_a_typed_error_naming_the_id() -> None:
     calls = (ToolCall("call_1", "ls"), TextContent("and"), ToolCall("call_1", "cat"))
-    with pytest.raises(ToolCallIdError, match=r"tool-call id 'call_1' is used more than once"):
+    with pytest.raises(InvalidValueError, match=r"tool-call id 'call_1' is used more than once"):
         AssistantMessage(calls, StopReason.TOOL_USE)
 
 
 def test_an_empty_tool_call_id_is_a_typed_error_naming_the_tool() -> None:
-    with pytest.raises(ToolCallIdError, match=r"tool call 'ls' has an empty id") as raised:
+    with pytest.raises(InvalidValueError, match=r"tool call 'ls' has an empty id") as raised:
         AssistantMessage((ToolCall("", "ls"),), StopReason.TOOL_USE)
     assert isinstance(raised.value, AgentkitError)
 
@@ -95,7 +94,7 @@ def test_an_empty_tool_call_id_is_a_typed_error_naming_the_tool() -> None:
 def test_evolve_cannot_introduce_a_duplicate_either() -> None:
     message = AssistantMessage((ToolCall("a", "ls"), ToolCall("b", "ls")), StopReason.TOOL_USE)
     assert [c.id for c in message.tool_calls] == ["a", "b"]
-    with pytest.raises(ToolCallIdError, match="'a'"):
+    with pytest.raises(InvalidValueError, match="'a'"):
         attrs.evolve(message, content=(*message.content, ToolCall("a", "cat")))
 
 

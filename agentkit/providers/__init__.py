@@ -1,5 +1,6 @@
-"""Model providers: the protocol, and the HTTP providers that implement it."""
+"""Model providers: the protocol a provider implements, the HTTP providers, their errors."""
 
+from agentkit._errors import ProviderError
 from agentkit.providers._anthropic import AnthropicProvider
 from agentkit.providers._base import (
     AssistantMessageBuilder,
@@ -22,40 +23,36 @@ from agentkit.providers._errors import (
     RedirectError,
     ResponseFormatError,
     ServerError,
-    SSEDecodeError,
     StreamStalledError,
 )
 from agentkit.providers._http import RetryPolicy, Timeouts
 from agentkit.providers._openai_compat import OpenAICompatibleProvider
 from agentkit.providers._openrouter import OpenRouterProvider
-from agentkit.providers._sse import ServerSentEvent, SSEDecoder
 
 __all__ = [
-    "AnthropicProvider",
-    "AssistantMessageBuilder",
+    "Provider",
     "AssistantStream",
+    "AssistantMessageBuilder",
+    "AnthropicProvider",
+    "OpenRouterProvider",
+    "OpenAICompatibleProvider",
+    "ModelOptions",
+    "ReasoningOptions",
+    "RetryPolicy",
+    "Timeouts",
+    "ProviderError",
     "AuthenticationError",
+    "PermissionDeniedError",
+    "InsufficientCreditsError",
+    "NotFoundError",
     "BadRequestError",
     "ContextLengthExceededError",
-    "InsufficientCreditsError",
-    "MidStreamError",
-    "ModelOptions",
-    "NotFoundError",
-    "OpenAICompatibleProvider",
-    "OpenRouterProvider",
-    "OverloadedError",
-    "PermissionDeniedError",
-    "Provider",
-    "ProviderConnectionError",
     "RateLimitError",
-    "ReasoningOptions",
-    "RedirectError",
-    "ResponseFormatError",
-    "RetryPolicy",
-    "SSEDecodeError",
-    "SSEDecoder",
+    "OverloadedError",
     "ServerError",
-    "ServerSentEvent",
+    "ProviderConnectionError",
+    "RedirectError",
     "StreamStalledError",
-    "Timeouts",
+    "MidStreamError",
+    "ResponseFormatError",
 ]

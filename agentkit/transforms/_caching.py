@@ -28,6 +28,7 @@ from attrs import define, field
 from attrs.validators import ge, in_, instance_of, optional
 
 from agentkit._errors import AgentkitError
+from agentkit._json import canonical_json
 from agentkit._messages import CacheControl, CacheTTL, Context, Message
 from agentkit._models import find_model
 from agentkit.transforms._breakpoints import (
@@ -187,7 +188,8 @@ class CacheBreakpoints:
         marked = {site for site, _, _ in found}
         budget = MAX_BREAKPOINTS - len(found)
         chosen: dict[Site, CacheTTL] = {}
-        for site, ttl in self._candidates(context, text_only):
+        marks_tools = info.provider.lower() in MARKER_APIS
+        for site, ttl in self._candidates(context, text_only, marks_tools):
             if site in marked:
                 continue
             if budget == 0:
@@ -202,7 +204,9 @@ class CacheBreakpoints:
             return context
         return _apply(context, placements)
 
-    def _candidates(self, context: Context, text_only: bool) -> list[tuple[Site, CacheTTL]]:
+    def _candidates(
+        self, context: Context, text_only: bool, marks_tools: bool
+    ) -> list[tuple[Site, CacheTTL]]:
         """Sites the transform wants, most valuable first, with their desired TTL."""
         stable: CacheTTL = "1h" if self.mode == "1h" else "5m"
         out: list[tuple[Site, CacheTTL]] = []
@@ -224,7 +228,10 @@ class CacheBreakpoints:
             if not is_blank(context.system[i].text):
                 out.append(((SYSTEM, i, 0), stable))
                 break
-        if context.tools:
+        # Only an API that takes markers on tool definitions gets one there: the
+        # OpenAI format has no place for it (the provider would drop it, unseen).
+        # Elsewhere the system marker covers the tools, which come first.
+        if context.tools and marks_tools:
             out.append(((TOOLS, len(context.tools) - 1, 0), stable))
         if tail is not None and previous is not None and previous != tail:
             distance, bridge = span(messages, previous, tail, text_only)
@@ -234,14 +241,42 @@ class CacheBreakpoints:
 
     def _warn_if_short(self, context: Context, info: TransformInfo, last: Site | None) -> None:
         minimum = self.minimum_tokens(info.model)
-        # Once warned, skip the estimate: below the minimum it scans the whole prefix.
-        if last is None or minimum <= 0 or info.seen("cache.prefix_below_minimum"):
+        # Once looked at in a run, skip the estimate: below the minimum it scans the
+        # whole prefix.
+        if last is None or minimum <= 0 or not info.once("cache.prefix_checked"):
             return
         estimate = estimate_prefix_tokens(context, last, minimum)
-        if estimate < minimum and info.once("cache.prefix_below_minimum"):
-            info.log.warning(
-                "cache.prefix_below_minimum", estimate=estimate, minimum=minimum, model=info.model
-            )
+        if estimate >= minimum:
+            return
+        # Once per process for a model and a stable prefix (tools and system):
+        # the same agent run a thousand times is one fact, not a thousand warnings.
+        key = (info.model, _stable_prefix_key(context))
+        if key in _WARNED_SHORT:
+            return
+        if len(_WARNED_SHORT) >= _WARNED_SHORT_MAX:
+            _WARNED_SHORT.clear()
+        _WARNED_SHORT.add(key)
+        info.log.warning(
+            "cache.prefix_below_minimum",
+            estimate=estimate,
+            minimum=minimum,
+            model=info.model,
+            hint=(
+                f"prefixes under {minimum} tokens are not cached by this model, so nothing is "
+                "saved yet; caching starts once the system prompt, tools and history grow past "
+                "it (CacheBreakpoints(mode='off') turns caching off)"
+            ),
+        )
+
+
+# (model, stable prefix) pairs already warned about, bounded so no process grows it forever.
+_WARNED_SHORT: set[tuple[str, int]] = set()
+_WARNED_SHORT_MAX = 4096
+
+
+def _stable_prefix_key(context: Context) -> int:
+    tools = tuple((t.name, t.description, canonical_json(t.parameters)) for t in context.tools)
+    return hash((tools, tuple(block.text for block in context.system)))
 
 
 def _assign_ttls(

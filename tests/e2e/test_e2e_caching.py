@@ -93,7 +93,7 @@ async def test_below_the_minimum_nothing_is_cached_and_the_run_says_so(api: str)
     first, second = answers(agent)
     assert (first.usage.cache_write, second.usage.cache_read, second.usage.cache_write) == (0, 0, 0)
     warnings = [entry for entry in logs if entry["event"] == "cache.prefix_below_minimum"]
-    assert len(warnings) == 2, "once per run, and there were two runs"
+    assert len(warnings) == 1, "once per process for this model and prefix, over two runs"
     assert warnings[0]["minimum"] == 2048
     assert 1200 <= warnings[0]["estimate"] < 2048
 
@@ -188,3 +188,26 @@ async def test_a_marker_on_every_user_message_is_rejected_from_the_fifth_message
         assert [m.text for m in agent.messages if isinstance(m, UserMessage)] == [
             f"Question {n}?" for n in range(1, 7)
         ]
+
+
+async def test_an_openrouter_tool_run_drops_no_marker_and_reads_the_whole_prefix() -> None:
+    # Every marker the transform places is one the OpenAI format can carry: none
+    # is dropped on the way out (no cache.marker_dropped), and caching still works.
+    script = [
+        Reply(tool_calls=[ToolUse("read_file", {"path": "a.py"})]),
+        Reply(text="Looks fine."),
+        Reply(text="Tests too."),
+    ]
+    with anyio.fail_after(20), capture_logs() as logs:
+        async with session("openrouter", script) as (emu, provider):
+            agent = Reviewer(
+                provider=provider, model=HAIKU["openrouter"], system_prompt=system_prompt(2500)
+            )
+            await agent.run("Review my patch.")
+            await agent.run("And the tests?")
+    assert [e for e in logs if e["event"] == "cache.marker_dropped"] == []
+    first, second, third = (record.cache for record in emu.requests)
+    assert first.write_5m_tokens > 2048
+    assert second.read_tokens >= first.write_5m_tokens
+    assert third.read_tokens >= second.read_tokens + second.write_5m_tokens
+    assert third.hit_position == second.breakpoint_positions[-1], "the whole prefix is read"

@@ -14,7 +14,8 @@ from typing import Any
 import anyio
 import pytest
 
-from agentkit import Agent, AnthropicProvider, OpenRouterProvider, cache_breakpoints
+from agentkit import Agent, AnthropicProvider, OpenRouterProvider
+from agentkit.transforms._caching import cache_breakpoints
 
 pytestmark = pytest.mark.live
 

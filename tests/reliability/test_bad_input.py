@@ -217,7 +217,11 @@ class BrokenProvider:
 @pytest.mark.parametrize(
     ("kind", "error", "match"),
     [
-        ("not_a_stream", ProviderError, "stream\\(\\) returned NoneType, which is not an AssistantStream"),
+        (
+            "not_a_stream",
+            ProviderError,
+            "stream\\(\\) returned NoneType, which is not an AssistantStream",
+        ),
         ("ends_with_none", ProviderError, "ended its stream with NoneType"),
         ("ends_with_user_message", ProviderError, "ended its stream with UserMessage"),
         ("returns", ProducerExitedError, "producer returned without ending"),

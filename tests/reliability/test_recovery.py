@@ -65,7 +65,7 @@ async def test_calls_left_without_results_are_answered_before_the_next_request(h
 
         ended: list[object] = []
         agent.subscribe(lambda e: ended.append(e.message) if isinstance(e, MessageEnd) else None)
-        result = await agent.continue_().result()
+        result = await agent.prompt().result()
     assert result.stop_reason is StopReason.STOP
     filled = [m for m in result.messages if isinstance(m, ToolResultMessage)]
     assert [(m.tool_call_id, m.is_error, m.text) for m in filled] == [
