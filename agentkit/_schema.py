@@ -56,6 +56,8 @@ from typing import (
     Any,
     Generic,
     Literal,
+    Never,
+    NoReturn,
     NotRequired,
     Required,
     TypeVar,
@@ -143,19 +145,52 @@ class _Invalid(Exception):
         return tuple((json_path((*prefix, *p)), _shorten(r)) for p, r in self.problems)
 
 
-def _reason(error: ValidationError) -> str:
-    if error.validator in ("anyOf", "oneOf") and error.context:
-        # "not valid under any of the given schemas" alone does not say what to change.
-        best = best_match(error.context)
-        return f"fits none of the allowed forms; closest: at '{best.json_path}': {best.message}"
-    return error.message
+def _error_problems(error: ValidationError) -> list[tuple[tuple[PathPart, ...], str]]:
+    here = tuple(error.absolute_path)
+    if error.validator not in ("anyOf", "oneOf") or not error.context:
+        return [(here, error.message)]
+    # "not valid under any of the given schemas" alone does not say what to change.
+    # A branch that fails on a const or enum (a union member's tag) or on the type
+    # of the value itself is for another kind of value; if only one branch is of
+    # the right kind, its problems are the ones to fix.
+    branches: dict[Any, list[ValidationError]] = {}
+    for e in error.context:
+        branches.setdefault(e.relative_schema_path[0], []).append(e)
+
+    def other_kind(e: ValidationError) -> bool:
+        return e.validator in ("const", "enum") or (
+            e.validator == "type" and tuple(e.absolute_path) == here
+        )
+
+    right = [errs for errs in branches.values() if not any(other_kind(e) for e in errs)]
+    if len(right) == 1:
+        ordered = sorted(right[0], key=lambda e: (e.json_path, e.message))
+        return [p for e in ordered for p in _error_problems(e)]
+    if not right:
+        tags = [e for errs in branches.values() for e in errs if e.validator in ("const", "enum")]
+        if tags and len({e.json_path for e in tags}) == 1:
+            allowed: list[Any] = []
+            for e in tags:
+                raw: Any = e.validator_value
+                values = [raw] if e.validator == "const" else raw
+                allowed.extend(v for v in values if v not in allowed)
+            shown = ", ".join(repr(v) for v in allowed)
+            return [(tuple(tags[0].absolute_path), f"{tags[0].instance!r} is not one of {shown}")]
+        kinds = [e.validator_value for errs in branches.values() for e in errs]
+        if all(len(errs) == 1 and errs[0].validator == "type" for errs in branches.values()):
+            shown = ", ".join(repr(k) for k in kinds)
+            return [(here, f"{error.instance!r} is not of type {shown}")]
+    best = best_match(error.context)
+    return [
+        (here, f"fits none of the allowed forms; closest: at '{best.json_path}': {best.message}")
+    ]
 
 
 def _schema_problems(
     validator: Draft202012Validator, value: Any
 ) -> tuple[tuple[tuple[PathPart, ...], str], ...]:
     errors = sorted(validator.iter_errors(value), key=lambda e: (e.json_path, e.message))
-    return tuple((tuple(e.absolute_path), _reason(e)) for e in errors)
+    return tuple(p for e in errors for p in _error_problems(e))
 
 
 def schema_problems(validator: Draft202012Validator, value: Any) -> tuple[tuple[str, str], ...]:
@@ -922,46 +957,75 @@ def function_schema(
     return FunctionSchema(description, parameters, tuple(converters), context_param, is_method)
 
 
-_UNCHECKED_RESULTS = (Any, object, None, _NONE)
+_UNCHECKED_RESULTS: tuple[Any, ...] = (Any, object, None, _NONE, NoReturn, Never)
+_AWAITABLES = (cabc.Awaitable, cabc.Coroutine)
 
 
 def check_return_type(tp: Any, where: str, result_types: tuple[type, ...]) -> None:
     """:class:`ToolDefinitionError` (naming ``where`` and the type) unless a value of
     ``tp`` can be sent to a model: JSON data, one of ``result_types``, or a sequence of those.
 
-    ``Any``, ``object`` and type variables are taken on trust (checked at run time).
+    ``Any``, ``object`` and type variables, also inside containers and
+    fields, are taken on trust (:func:`to_jsonable` checks them at run time).
     """
+    bad = _unreturnable(tp, result_types, ())
+    if bad is not None:
+        shown = _type_name(tp)
+        inner = "" if bad[0] is tp else f" (it holds a {_type_name(bad[0])})"
+        raise ToolDefinitionError(
+            f"{where}: a {shown}{inner} cannot be sent to the model: {bad[1]}; return JSON "
+            "data or a ToolResult, or annotate it -> Any to leave the check to run time"
+        )
+
+
+def _unreturnable(
+    tp: Any, result_types: tuple[type, ...], seen: tuple[Any, ...]
+) -> tuple[Any, str] | None:
+    """The part of ``tp`` with no JSON form and why, or None when every part has one."""
     origin, args = get_origin(tp), get_args(tp)
     if origin is Annotated:
-        return check_return_type(args[0], where, result_types)
+        return _unreturnable(args[0], result_types, seen)
     supertype = getattr(tp, "__supertype__", None)
     if supertype is not None and callable(tp):
-        return check_return_type(supertype, where, result_types)
+        return _unreturnable(supertype, result_types, seen)
+    if tp in seen:
+        return None  # a recursive type: each level was (or is being) checked
     aliased = _alias_value(tp)
     if aliased is not None:
-        return check_return_type(aliased, where, result_types)
-    if tp in _UNCHECKED_RESULTS or isinstance(tp, TypeVar):
+        return _unreturnable(aliased, result_types, (*seen, tp))
+    if isinstance(tp, TypeVar) or any(tp is u for u in _UNCHECKED_RESULTS):
         return None
     if isinstance(tp, type) and issubclass(tp, result_types):
         return None
-    if origin is Union or origin is types.UnionType:
-        for member in args:
-            check_return_type(member, where, result_types)
+    parts: list[Any] = []
+    if origin is Union or origin is types.UnionType or origin in _AWAITABLES:
+        parts = list(args[-1:] if origin in _AWAITABLES else args)
+    elif origin in _SEQUENCES or origin is tuple:
+        parts = [a for a in args if a is not Ellipsis]
+    elif origin in _MAPPINGS:
+        key = args[0] if args else str
+        if key is not str and not any(key is u for u in _UNCHECKED_RESULTS):
+            return tp, "JSON object keys are strings; use dict[str, ...]"
+        parts = list(args[1:])
+    elif _is_pydantic_model(tp):
+        return None  # model_dump(mode="json") is pydantic's to check
+    elif is_typeddict(tp) or (
+        isinstance(tp, type) and (attrs.has(tp) or dataclasses.is_dataclass(tp))
+    ):
+        try:
+            hints = get_type_hints(tp)
+        except Exception as exc:
+            return tp, f"cannot resolve its annotations: {exc}"
+        parts = list(hints.values())
+        seen = (*seen, tp)
+    else:
+        try:
+            type_schema(tp, "return type")
+        except ToolDefinitionError:
+            return tp, _hint_for(tp)
         return None
-    if origin in _SEQUENCES or (origin is tuple and args and args[-1] is Ellipsis):
-        if args and isinstance(args[0], type) and issubclass(args[0], result_types):
-            return None  # a list of content blocks
-        if (
-            args
-            and (get_origin(args[0]) in (Union, types.UnionType))
-            and all(isinstance(a, type) and issubclass(a, result_types) for a in get_args(args[0]))
-        ):
-            return None
-    try:
-        type_schema(tp, where)
-    except ToolDefinitionError as exc:
-        raise ToolDefinitionError(
-            f"{where}: a {_type_name(tp)} cannot be sent to the model ({exc}); return JSON "
-            "data or a ToolResult, or annotate it -> Any to leave the check to run time"
-        ) from None
+    for part in parts:
+        bad = _unreturnable(part, result_types, seen)
+        if bad is not None:
+            return bad
     return None
