@@ -45,6 +45,7 @@ import decimal
 import enum
 import functools
 import inspect
+import json
 import math
 import pathlib
 import sys
@@ -858,12 +859,14 @@ def _pydantic_schema(tp: Any, where: str) -> tuple[dict[str, Any], Converter | N
         return {k: inline(v, stack) for k, v in node.items()}
 
     # Inlined: some services reject $ref, and a member schema must stand alone in a union.
-    schema = inline(raw, (tp.__name__,))
+    schema = inline(raw, ())
     name = tp.__qualname__
 
     def convert(value: Any) -> Any:
         try:
-            return tp.model_validate(value)
+            # JSON mode, as the schema describes it: pydantic's Python mode differs for some
+            # types. The value came from JSON, so dumping it back cannot fail.
+            return tp.model_validate_json(json.dumps(value))
         except ValueError as exc:  # pydantic's ValidationError is a ValueError
             errors = getattr(exc, "errors", None)
             if not callable(errors):

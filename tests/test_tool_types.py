@@ -636,3 +636,28 @@ def test_works_without_pydantic() -> None:
         "{'at': '2026-01-01T00:00:00'}",
         "None",
     ]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.data())
+def test_pydantic_dump_then_validate_round_trips(data: st.DataObject) -> None:
+    pydantic = pytest.importorskip("pydantic")
+
+    class Booking(pydantic.BaseModel):  # type: ignore[name-defined,misc]
+        when: dt.datetime
+        id: uuid.UUID
+        amount: decimal.Decimal
+        contact: Email | Phone
+        tags: tuple[str, ...] = ()
+
+    value = Booking(
+        when=data.draw(_DATETIMES),
+        id=data.draw(st.uuids()),
+        amount=data.draw(_DECIMALS),
+        contact=data.draw(_EMAILS | _PHONES),
+        tags=data.draw(st.tuples(_TEXT)),
+    )
+    adapter = type_adapter(Booking, "round trip")
+    dumped = json.loads(json.dumps(adapter.dump(value)))
+    assert list(Draft202012Validator(adapter.schema).iter_errors(dumped)) == []
+    assert adapter.validate_json_value(dumped) == value
