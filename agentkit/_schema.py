@@ -400,15 +400,18 @@ def _parser(parse: Callable[[str], Any], what: str) -> Converter:
     def convert(value: Any) -> Any:
         try:
             return parse(value)
-        except (ValueError, TypeError):
+        except (ValueError, TypeError, ArithmeticError):
             raise _Invalid.at(f"{value!r} is not {what}") from None
 
     return convert
 
 
-def _to_decimal(value: Any) -> Any:
+def _decimal(value: Any) -> decimal.Decimal:
     # str(): a float's shortest repr, not its binary expansion (0.1, not 0.1000000000000000055...)
     return decimal.Decimal(value if isinstance(value, str) else str(value))
+
+
+_to_decimal = _parser(_decimal, "a decimal number")
 
 
 _STRING_TYPES: dict[Any, tuple[dict[str, Any], Converter]] = {

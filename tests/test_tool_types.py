@@ -530,6 +530,15 @@ def test_dump_then_validate_round_trips(data: st.DataObject) -> None:
     assert type(back) is type(value)
     assert adapter.dump(back) == dumped
 
+    def echo(x):  # type: ignore[no-untyped-def]
+        """Echo."""
+        return x
+
+    echo.__annotations__ = {"x": tp, "return": tp}
+    as_tool = tool(echo)
+    assert as_tool.validate({"x": dumped}) is None
+    assert as_tool.convert({"x": dumped}) == {"x": value}
+
 
 # --------------------------------------------------------------------------- pydantic
 
