@@ -46,7 +46,14 @@ from agentkit._messages import (
     ToolDefinition,
     UserContent,
 )
-from agentkit._schema import NotJSONError, function_schema, to_jsonable
+from agentkit._schema import (
+    NotJSONError,
+    TypeValidationError,
+    convert_arguments,
+    function_schema,
+    schema_problems,
+    to_jsonable,
+)
 
 __all__ = [
     "Tool",
@@ -60,8 +67,6 @@ __all__ = [
     "configure_tool_threads",
     "tool",
 ]
-
-_MAX_PROBLEM = 300  # characters per validation problem: the model needs the gist, not the value
 
 
 class ToolOutputError(AgentkitError, TypeError):
@@ -329,8 +334,10 @@ class Tool:
         if tool_name is None:
             raise ToolDefinitionError(f"{label}: it has no __name__; pass name=")
         _check_options(label, tool_name, timeout)
-        built = function_schema(fn, label, ToolContext)
+        built = function_schema(fn, label, ToolContext, (ToolResult, TextContent, ImageContent))
         text = built.description if description is None else description
+        if not text.strip():
+            _warn_undocumented(tool_name, label)
         return cls(
             name=tool_name,
             description=text,
@@ -373,6 +380,10 @@ class Tool:
             raise ToolDefinitionError(f"{label}: parameters are not JSON: {exc}") from None
         if not isinstance(schema, dict):
             raise ToolDefinitionError(f"{label}: parameters must be a JSON object")
+        if not isinstance(description, str) or not description.strip():
+            if not isinstance(description, str):
+                raise ToolDefinitionError(f"{label}: description must be a str")
+            _warn_undocumented(name, label)
         return cls(
             name=name,
             description=description,
@@ -407,21 +418,29 @@ class Tool:
     # ------------------------------------------------------------------ running
 
     def validate(self, arguments: Mapping[str, Any]) -> str | None:
-        """None when ``arguments`` fit the schema, else one message naming every problem."""
-        errors = sorted(
-            self._validator.iter_errors(arguments), key=lambda e: (e.json_path, e.message)
-        )
-        if not errors:
-            return None
-        return "; ".join(f"at '{e.json_path}': {_shorten(e.message)}" for e in errors)
+        """None when ``arguments`` fit, else one message naming the problems.
+
+        Fitting means the schema holds (every problem is named) and the
+        arguments convert to the annotated types: a malformed date, a value
+        that fits several members of a union, or an error raised by a
+        parameter class's own checks is named too. (So conversion runs here
+        and again in :meth:`execute`.)
+        """
+        problems = schema_problems(self._validator, arguments)
+        if problems:
+            return "; ".join(f"at '{path}': {reason}" for path, reason in problems)
+        try:
+            self.convert(arguments)
+        except TypeValidationError as exc:
+            return str(exc)
+        return None
 
     def convert(self, arguments: Mapping[str, Any]) -> dict[str, Any]:
-        """The keyword arguments for the function, from validated JSON arguments."""
-        kwargs = dict(arguments)
-        for key, conv in self._converters:
-            if key in kwargs:
-                kwargs[key] = conv(kwargs[key])
-        return kwargs
+        """The keyword arguments for the function, from validated JSON arguments.
+
+        Raises :class:`TypeValidationError` for arguments :meth:`validate` rejects.
+        """
+        return convert_arguments(self._converters, arguments)
 
     async def execute(self, arguments: Mapping[str, Any], context: ToolContext) -> ToolResult:
         """Run the tool on validated ``arguments`` and normalise what it returns.
@@ -476,14 +495,21 @@ class Tool:
         return ToolResult(encodable_text(text, "tool result", tool=self.name))
 
 
+def _warn_undocumented(name: str, label: str) -> None:
+    # A log record, not warnings.warn: the library is silent unless logging is on
+    # (WARNING still reaches stderr by default), and tests treat warnings as errors.
+    _log.warning(
+        "tool.undocumented",
+        tool=name,
+        function=label,
+        hint="the model sees only the name; add a docstring or pass description=",
+    )
+
+
 def _is_async(fn: Callable[..., Any]) -> bool:
     return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
         getattr(fn, "__call__", None)  # noqa: B004 - an object with an async __call__
     )
-
-
-def _shorten(text: str) -> str:
-    return text if len(text) <= _MAX_PROBLEM else text[: _MAX_PROBLEM - 1] + "…"
 
 
 @overload

@@ -9,6 +9,7 @@ import json
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Annotated, Any, Literal, NotRequired, Optional, TypedDict
 
 import anyio
@@ -400,7 +401,8 @@ def test_docstring_errors(doc: str, message: str) -> None:
         (Callable[[int], int], "Callable"),
         (dict[int, str], "dict[int, str]"),
         (Literal[1.5], "Literal[1.5]"),
-        (Color | int, "Color"),
+        (Path | str, "same JSON schema"),
+        (Row | Any, "Any in a union"),
         (Node, "recursive"),
         (list[Plain], "Plain"),
     ],
