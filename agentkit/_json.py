@@ -22,7 +22,7 @@ __all__ = ["canonical_json", "encodable_json", "encodable_text", "fix_surrogates
 
 _ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 _SURROGATE = re.compile("[\ud800-\udfff]")
-_log = get_logger("agentkit._messages")
+_log = get_logger("agentkit.messages")
 
 
 def canonical_json(value: Any) -> str:

@@ -5,8 +5,10 @@ prints every level to stdout, so agentkit does not hand its events to
 structlog unless the application has configured it
 (:func:`structlog.is_configured`). Otherwise each event goes to the stdlib
 logger of the same name (``agentkit._loop``, ``agentkit.providers``, ...),
-which shows nothing below WARNING until the application configures
-:mod:`logging`, and WARNING and above on stderr (the stdlib's last resort).
+which has a :class:`logging.NullHandler` (as the logging HOWTO asks of a
+library): nothing is shown, at any level, until the application configures
+:mod:`logging` (``logging.basicConfig()`` is enough), never the stdlib's
+"last resort" print of warnings to stderr.
 
 The level check comes first, so an event nobody listens to costs one
 dictionary look-up in :mod:`logging`'s cache and builds nothing.
@@ -20,6 +22,10 @@ from typing import Any
 import structlog
 
 __all__ = ["Logger", "get_logger"]
+
+# Records still propagate to the application's handlers; this only stops the
+# stdlib printing WARNING and above to stderr when there are none.
+logging.getLogger("agentkit").addHandler(logging.NullHandler())
 
 
 class Logger:

@@ -84,7 +84,7 @@ __all__ = [
     "agent_loop",
 ]
 
-_log = get_logger("agentkit._loop")
+_log = get_logger("agentkit.loop")
 
 EventListener: TypeAlias = Callable[[AgentEvent], Awaitable[None] | None]
 

@@ -64,7 +64,7 @@ __all__ = ["EventStream", "StreamStatistics"]
 E = TypeVar("E")
 R = TypeVar("R")
 
-_log = get_logger("agentkit._stream")
+_log = get_logger("agentkit.stream")
 _checkpoint_if_cancelled = anyio.lowlevel.checkpoint_if_cancelled
 # anyio's cancellation check costs about 1 µs on asyncio, a third of what an event
 # costs end to end: push_many checks once per batch, a push that waited for space

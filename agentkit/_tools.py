@@ -79,7 +79,7 @@ class ToolThreadLimitError(AgentkitError, RuntimeError):
 
 # --------------------------------------------------------------------------- tool threads
 
-_log = get_logger("agentkit._tools")
+_log = get_logger("agentkit.tools")
 
 
 def _at_least_one(_: object, attribute: attrs.Attribute[int], value: object) -> None:

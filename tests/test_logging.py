@@ -61,9 +61,8 @@ def test_the_readme_example_prints_only_its_own_output() -> None:
     lines = done.stdout.splitlines()
     assert len(lines) == 1, done.stdout  # print(result.text, result.usage), nothing else
     assert "Usage(" in lines[0]
-    # stderr: at most the library's warnings (the stdlib's last resort), never below.
-    for line in done.stderr.splitlines():
-        assert line.startswith("cache."), done.stderr
+    # Not even a warning on stderr: the library is silent until logging is configured.
+    assert done.stderr == ""
 
 
 @pytest.mark.anyio
@@ -87,10 +86,10 @@ async def test_stdlib_logging_gets_every_event_with_its_fields(
     with anyio.fail_after(5):
         await agent().run("2 + 3?")
     events = [(r.name, r.levelname, r.event) for r in caplog.records]  # type: ignore[attr-defined]
-    assert ("agentkit._loop", "INFO", "run.start") in events
-    assert ("agentkit._loop", "DEBUG", "provider.request") in events
-    assert ("agentkit._loop", "DEBUG", "tool.start") in events
-    assert ("agentkit._loop", "INFO", "run.end") in events
+    assert ("agentkit.loop", "INFO", "run.start") in events
+    assert ("agentkit.loop", "DEBUG", "provider.request") in events
+    assert ("agentkit.loop", "DEBUG", "tool.start") in events
+    assert ("agentkit.loop", "INFO", "run.end") in events
     end = next(r for r in caplog.records if r.event == "run.end")  # type: ignore[attr-defined]
     assert end.fields["stop_reason"] == "stop"  # type: ignore[attr-defined]
     assert end.fields["turns"] == 2  # type: ignore[attr-defined]
@@ -119,3 +118,28 @@ def test_only_the_logging_module_talks_to_structlog() -> None:
         if path.name not in allowed and "structlog" in path.read_text(encoding="utf-8")
     )
     assert users == []
+
+
+def test_an_unconfigured_program_shows_no_warning_and_a_configured_one_does() -> None:
+    source = (
+        "import logging, sys\n"
+        "from agentkit._log import get_logger\n"
+        "get_logger('agentkit.transforms').warning('cache.prefix_below_minimum', minimum=1)\n"
+        "if sys.argv[1] == 'configured':\n"
+        "    logging.basicConfig()\n"
+        "    get_logger('agentkit.transforms').warning('cache.prefix_below_minimum', minimum=2)\n"
+    )
+    quiet, loud = (
+        subprocess.run(
+            [sys.executable, "-c", source, mode],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        for mode in ("unconfigured", "configured")
+    )
+    assert (quiet.stdout, quiet.stderr) == ("", "")
+    assert loud.stdout == ""
+    assert "cache.prefix_below_minimum minimum=2" in loud.stderr
+    assert "minimum=1" not in loud.stderr

@@ -133,7 +133,7 @@ def make_context() -> ToolContext:
 
 @pytest.fixture
 def warnings_log(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]:
-    with caplog.at_level(logging.WARNING, logger="agentkit._tools"):
+    with caplog.at_level(logging.WARNING, logger="agentkit.tools"):
         yield caplog
 
 
