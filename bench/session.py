@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from agentkit._tools import Tool
-from agentkit.testing.emulator import ModelRequest, Reply, ToolUse
+from agentkit.testing.emulator import ModelReply, ModelRequest, ToolUse
 
 __all__ = ["PAUSE_BEFORE_TURN", "PLAN", "PROMPTS", "SYSTEM", "TOOLS", "policy", "request_count"]
 
@@ -281,7 +281,7 @@ def _position(request: ModelRequest) -> tuple[int, int]:
     return turn, step
 
 
-def policy(request: ModelRequest) -> Reply:
+def policy(request: ModelRequest) -> ModelReply:
     """The scripted model: the step's tool calls, or the turn's final answer."""
     turn, step = _position(request)
     if not 0 <= turn < len(PLAN):
@@ -292,8 +292,8 @@ def policy(request: ModelRequest) -> Reply:
             ToolUse(name, _args(arguments), id=f"toolu_{turn:02d}_{step:02d}_{j}")
             for j, (name, arguments) in enumerate(steps[step])
         )
-        return Reply(text=f"Step {step + 1}: checking.", tool_calls=calls)
-    return Reply(text=_filler(f"answer{turn}", 1_600))
+        return ModelReply(text=f"Step {step + 1}: checking.", tool_calls=calls)
+    return ModelReply(text=_filler(f"answer{turn}", 1_600))
 
 
 def _args(arguments: Mapping[str, Any]) -> dict[str, Any]:

@@ -66,8 +66,8 @@ from agentkit.testing.emulator import (
     Emulator,
     Fault,
     MalformedFault,
+    ModelReply,
     ModelRequest,
-    Reply,
     StallFault,
     StatusFault,
     StreamErrorFault,
@@ -89,10 +89,10 @@ DOCUMENTED = (
 )
 
 
-def policy(request: ModelRequest) -> Reply:
+def policy(request: ModelRequest) -> ModelReply:
     if any(block.kind == "tool_result" for block in request.turns[-1].blocks):
-        return Reply(text="Rain in Oslo.")
-    return Reply(
+        return ModelReply(text="Rain in Oslo.")
+    return ModelReply(
         text="Let me check the weather now.", tool_calls=[ToolUse("forecast", {"city": "Oslo"})]
     )
 

@@ -7,7 +7,7 @@ import httpx
 import pytest
 
 from agentkit.testing import CountingTransport
-from agentkit.testing.emulator import Emulator, Reply
+from agentkit.testing.emulator import Emulator, ModelReply
 
 pytestmark = pytest.mark.anyio
 
@@ -23,7 +23,7 @@ async def test_counts_open_and_closed_responses() -> None:
     transport = CountingTransport()
     with anyio.fail_after(10):
         async with (
-            Emulator(script=[Reply(text="One two three.")] * 3) as emu,
+            Emulator(script=[ModelReply(text="One two three.")] * 3) as emu,
             httpx.AsyncClient(transport=transport, base_url=emu.anthropic_base_url) as client,
         ):
             response = await client.post("/v1/messages", json=BODY)  # read in full, closed

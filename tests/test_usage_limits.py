@@ -39,7 +39,7 @@ from agentkit._limits import estimate_request_tokens
 from agentkit._loop import NOT_RUN_LIMIT, RunResult
 from agentkit.testing import Reply, ScriptedProvider, call
 from agentkit.testing.emulator import Emulator, ToolUse
-from agentkit.testing.emulator import Reply as EmulatorReply
+from agentkit.testing.emulator import ModelReply as EmulatorReply
 from tests.protocol import check_protocol
 
 pytestmark = pytest.mark.anyio

@@ -12,7 +12,7 @@ from structlog.testing import capture_logs
 
 from agentkit import Agent, AnthropicProvider, AssistantMessage, CacheBreakpoints, RetryPolicy
 from agentkit._models import find_model
-from agentkit.testing.emulator import Emulator, Reply
+from agentkit.testing.emulator import Emulator, ModelReply
 
 pytestmark = pytest.mark.anyio
 
@@ -30,7 +30,7 @@ def answers(agent: Agent) -> list[AssistantMessage]:
 
 
 async def two_turns(agent_class: type[Agent], model: str) -> tuple[Agent, Emulator, list[dict]]:
-    script = [Reply(text="First."), Reply(text="Second.")]
+    script = [ModelReply(text="First."), ModelReply(text="Second.")]
     with capture_logs() as logs:
         async with Emulator(script=script) as emulator:
             provider = AnthropicProvider(

@@ -27,7 +27,7 @@ from agentkit import (
     tool,
 )
 from agentkit._messages import CacheControl
-from agentkit.testing.emulator import Emulator, EmulatorConfig, Reply, ToolUse
+from agentkit.testing.emulator import Emulator, EmulatorConfig, ModelReply, ToolUse
 
 pytestmark = pytest.mark.anyio
 
@@ -71,7 +71,10 @@ def answers(agent: Agent) -> list[AssistantMessage]:
 @pytest.mark.parametrize("api", APIS)
 async def test_second_request_reads_the_cached_system_prompt(api: str) -> None:
     with anyio.fail_after(20):
-        async with session(api, [Reply(text="First."), Reply(text="Second.")]) as (emu, provider):
+        async with session(api, [ModelReply(text="First."), ModelReply(text="Second.")]) as (
+            emu,
+            provider,
+        ):
             agent = Reviewer(provider=provider, model=HAIKU[api], system_prompt=system_prompt(2400))
             await agent.run("Review my patch.")
             await agent.run("And the tests?")
@@ -86,7 +89,10 @@ async def test_second_request_reads_the_cached_system_prompt(api: str) -> None:
 @pytest.mark.parametrize("api", APIS)
 async def test_below_the_minimum_nothing_is_cached_and_the_run_says_so(api: str) -> None:
     with anyio.fail_after(20), capture_logs() as logs:
-        async with session(api, [Reply(text="First."), Reply(text="Second.")]) as (_, provider):
+        async with session(api, [ModelReply(text="First."), ModelReply(text="Second.")]) as (
+            _,
+            provider,
+        ):
             agent = Reviewer(provider=provider, model=HAIKU[api], system_prompt=system_prompt(1200))
             await agent.run("Review my patch.")
             await agent.run("And the tests?")
@@ -99,7 +105,7 @@ async def test_below_the_minimum_nothing_is_cached_and_the_run_says_so(api: str)
 
 
 async def test_openrouter_without_reported_writes_derives_them_from_cost() -> None:
-    script = [Reply(text="First."), Reply(text="Second.")]
+    script = [ModelReply(text="First."), ModelReply(text="Second.")]
     with anyio.fail_after(20):
         async with session("openrouter", script, report_cache_writes=False) as (emu, provider):
             agent = Reviewer(
@@ -114,10 +120,10 @@ async def test_openrouter_without_reported_writes_derives_them_from_cost() -> No
         assert second.usage.cache_read > 0
 
 
-def tool_session(steps: int) -> Callable[[Any], Reply]:
+def tool_session(steps: int) -> Callable[[Any], ModelReply]:
     """A coding session: parallel reads, then a long sequential chain, then an answer."""
     replies = [
-        Reply(
+        ModelReply(
             tool_calls=[
                 ToolUse("read_file", {"path": "a.py"}),
                 ToolUse("read_file", {"path": "b.py"}),
@@ -125,10 +131,10 @@ def tool_session(steps: int) -> Callable[[Any], Reply]:
         )
     ]
     replies += [
-        Reply(text=f"Step {n}.", tool_calls=[ToolUse("read_file", {"path": f"m{n}.py"})])
+        ModelReply(text=f"Step {n}.", tool_calls=[ToolUse("read_file", {"path": f"m{n}.py"})])
         for n in range(steps - 2)
     ]
-    replies.append(Reply(text="Done: the patch is fine."))
+    replies.append(ModelReply(text="Done: the patch is fine."))
     return replies  # type: ignore[return-value]
 
 
@@ -164,7 +170,7 @@ def predecessor(context: Context, info: TransformInfo) -> Context:
 async def test_a_marker_on_every_user_message_is_rejected_from_the_fifth_message_on(
     api: str,
 ) -> None:
-    script = [Reply(text=f"Answer {n}.") for n in range(1, 5)]
+    script = [ModelReply(text=f"Answer {n}.") for n in range(1, 5)]
     with anyio.fail_after(30):
         async with session(api, script) as (emu, provider):
             agent = Reviewer(
@@ -194,9 +200,9 @@ async def test_an_openrouter_tool_run_drops_no_marker_and_reads_the_whole_prefix
     # Every marker the transform places is one the OpenAI format can carry: none
     # is dropped on the way out (no cache.marker_dropped), and caching still works.
     script = [
-        Reply(tool_calls=[ToolUse("read_file", {"path": "a.py"})]),
-        Reply(text="Looks fine."),
-        Reply(text="Tests too."),
+        ModelReply(tool_calls=[ToolUse("read_file", {"path": "a.py"})]),
+        ModelReply(text="Looks fine."),
+        ModelReply(text="Tests too."),
     ]
     with anyio.fail_after(20), capture_logs() as logs:
         async with session("openrouter", script) as (emu, provider):

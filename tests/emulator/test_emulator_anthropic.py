@@ -11,7 +11,7 @@ import anyio
 import httpx
 import pytest
 
-from agentkit.testing.emulator import Emulator, Reply, ToolUse
+from agentkit.testing.emulator import Emulator, ModelReply, ToolUse
 
 MODEL = "claude-3-5-haiku"  # minimum cacheable prefix: 2,048 tokens
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "recorded"
@@ -51,7 +51,7 @@ def usage_of(events: list[tuple[str | None, Any]]) -> tuple[dict[str, Any], dict
 @pytest.mark.anyio
 async def test_text_stream_has_the_documented_event_sequence(emu: Emulator, sse) -> None:
     with anyio.fail_after(10):
-        emu.add_replies(Reply(text="Hello there, how are you today?"))
+        emu.add_replies(ModelReply(text="Hello there, how are you today?"))
         response = await post(emu, body(), **{"x-api-key": "sk-secret"})
         assert response.status_code == 200
         assert response.headers["content-type"] == "text/event-stream; charset=utf-8"
@@ -75,7 +75,7 @@ async def test_text_stream_has_the_documented_event_sequence(emu: Emulator, sse)
 async def test_thinking_and_tool_call_blocks(emu: Emulator, sse) -> None:
     with anyio.fail_after(10):
         emu.add_replies(
-            Reply(
+            ModelReply(
                 text="Checking.",
                 thinking="Think first.",
                 tool_calls=[ToolUse("get_weather", {"city": "Paris", "days": 3})],
@@ -311,7 +311,7 @@ async def test_parallel_tool_calls_count_as_one_position(emu: Emulator) -> None:
 @pytest.mark.anyio
 async def test_non_streaming_and_max_tokens_zero_prewarm(emu: Emulator, long_system: str) -> None:
     with anyio.fail_after(10):
-        emu.add_replies(Reply(text="Answer."))
+        emu.add_replies(ModelReply(text="Answer."))
         warm = await post(emu, body(cached_system(long_system), max_tokens=0, stream=False))
         message = warm.json()
         assert message["content"] == [] and message["stop_reason"] == "max_tokens"

@@ -16,7 +16,7 @@ from agentkit.testing.emulator import (
     Emulator,
     FaultError,
     MalformedFault,
-    Reply,
+    ModelReply,
     StallFault,
     StatusFault,
     StreamErrorFault,
@@ -172,7 +172,7 @@ async def test_malformed_json_frame(emu: Emulator) -> None:
 @pytest.mark.anyio
 async def test_slow_drip_of_tiny_chunks(emu: Emulator) -> None:
     with anyio.fail_after(10):
-        emu.add_replies(Reply(text="same text"), Reply(text="same text"))
+        emu.add_replies(ModelReply(text="same text"), ModelReply(text="same text"))
         normal = await anthropic(emu)
         chunks: list[bytes] = []
         async with (

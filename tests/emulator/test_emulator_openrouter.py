@@ -10,7 +10,7 @@ import anyio
 import httpx
 import pytest
 
-from agentkit.testing.emulator import Emulator, Reply, ToolUse
+from agentkit.testing.emulator import Emulator, ModelReply, ToolUse
 
 MODEL = "anthropic/claude-3.5-haiku"  # $0.80 / $4 per million; minimum 2,048 tokens
 
@@ -45,7 +45,7 @@ def final_usage(events: list[tuple[str | None, Any]]) -> dict[str, Any]:
 async def test_stream_shape_keepalives_duplicate_finish_usage_done(emu: Emulator, sse) -> None:
     with anyio.fail_after(10):
         emu.add_replies(
-            Reply(
+            ModelReply(
                 text="Sunny in Paris today.", tool_calls=[ToolUse("get_weather", {"city": "Paris"})]
             )
         )
@@ -227,7 +227,7 @@ async def test_other_models_cache_implicitly_without_write_charges(
 @pytest.mark.anyio
 async def test_reasoning_stream_carries_details_and_signature(emu: Emulator, sse) -> None:
     with anyio.fail_after(10):
-        emu.add_replies(Reply(text="Done.", thinking="Let me think about this carefully."))
+        emu.add_replies(ModelReply(text="Done.", thinking="Let me think about this carefully."))
         events = sse((await post(emu, body(reasoning={"max_tokens": 1024}))).text)
         deltas = [
             d["choices"][0]["delta"]
@@ -311,7 +311,7 @@ async def test_a_marker_on_a_tool_message_part_is_a_breakpoint_and_not_part_of_t
     emu: Emulator, sse, long_system: str
 ) -> None:
     with anyio.fail_after(10):
-        emu.add_replies(Reply(text="Sunny."), Reply(text="Still sunny."))
+        emu.add_replies(ModelReply(text="Sunny."), ModelReply(text="Still sunny."))
         first = {
             "model": MODEL,
             "stream": True,

@@ -15,9 +15,9 @@ from agentkit.testing.emulator import (
     Block,
     Emulator,
     EmulatorConfig,
+    ModelReply,
     ModelRequest,
-    Reply,
-    Tool,
+    ModelTool,
     ToolUse,
     Turn,
     demo_policy,
@@ -120,12 +120,12 @@ async def test_script_replies_policy_and_exhaustion() -> None:
     with anyio.fail_after(10):
         seen: list[ModelRequest] = []
 
-        def policy(request: ModelRequest) -> Reply:
+        def policy(request: ModelRequest) -> ModelReply:
             seen.append(request)
-            return Reply(text=f"policy saw {len(request.turns)} turn(s)")
+            return ModelReply(text=f"policy saw {len(request.turns)} turn(s)")
 
         async with (
-            Emulator(script=[Reply(text="one")]) as emu,
+            Emulator(script=[ModelReply(text="one")]) as emu,
             httpx.AsyncClient(base_url=emu.anthropic_base_url, verify=False) as client,
         ):
             first = await client.post("/v1/messages", json=REQUEST)
@@ -152,12 +152,12 @@ def test_config_rejects_unknown_options_and_empty_upstreams() -> None:
 
 
 TOOLS = (
-    Tool(
+    ModelTool(
         "add",
         "Add two numbers",
         {"type": "object", "properties": {"a": {"type": "number"}, "b": {"type": "number"}}},
     ),
-    Tool(
+    ModelTool(
         "get_weather",
         "Get the current weather for a city",
         {

@@ -15,7 +15,7 @@ from attrs import define
 from agentkit import Agent, AgentEvent, AnthropicProvider, MessageEnd, OpenRouterProvider
 from agentkit._messages import Message
 from agentkit.providers._http import RetryPolicy, Timeouts
-from agentkit.testing.emulator import ModelRequest, Reply, ToolUse
+from agentkit.testing.emulator import ModelReply, ModelRequest, ToolUse
 
 __all__ = [
     "FAST_RETRY",
@@ -44,11 +44,11 @@ FIRST_TEXT = "Let me check the weather now."
 FINAL_TEXT = "Rain in Oslo."
 
 
-def weather_policy(request: ModelRequest) -> Reply:
+def weather_policy(request: ModelRequest) -> ModelReply:
     """Text and a ``forecast`` call for a user turn; a plain answer after tool results."""
     if any(block.kind == "tool_result" for block in request.turns[-1].blocks):
-        return Reply(text=FINAL_TEXT)
-    return Reply(text=FIRST_TEXT, tool_calls=[ToolUse("forecast", {"city": "Oslo, Norway"})])
+        return ModelReply(text=FINAL_TEXT)
+    return ModelReply(text=FIRST_TEXT, tool_calls=[ToolUse("forecast", {"city": "Oslo, Norway"})])
 
 
 def make_provider(

@@ -35,7 +35,7 @@ from agentkit import (
 from agentkit._messages import message_from_dict
 from agentkit.testing import Reply, ScriptedProvider, call
 from agentkit.testing.emulator import Emulator, ToolUse
-from agentkit.testing.emulator import Reply as EmulatorReply
+from agentkit.testing.emulator import ModelReply as EmulatorReply
 from tests.reliability.helpers import FAST_RETRY, MODELS, make_provider
 
 pytestmark = pytest.mark.anyio

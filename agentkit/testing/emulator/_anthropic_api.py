@@ -19,7 +19,7 @@ from agentkit.testing.emulator._common import (
     parse_ttl,
     strip_marker,
 )
-from agentkit.testing.emulator._model import Block, ModelRequest, Tool, Turn
+from agentkit.testing.emulator._model import Block, ModelRequest, ModelTool, Turn
 from agentkit.testing.emulator._tokens import IMAGE_TOKENS, json_tokens, text_tokens
 
 __all__ = ["parse_request"]
@@ -113,13 +113,13 @@ def parse_request(body: Any, *, collapse_tool_runs: bool = True) -> ParsedCall:
         if eligible:
             candidates.append(Candidate(path, position, ttl))
 
-    tools: list[Tool] = []
+    tools: list[ModelTool] = []
     for i, tool in enumerate(body.get("tools") or []):
         if not isinstance(tool, Mapping) or not isinstance(tool.get("name"), str):
             raise ApiError(f"tools.{i}.name: Field required")
         bare = strip_marker(tool)
         tools.append(
-            Tool(tool["name"], str(tool.get("description", "")), tool.get("input_schema", {}))
+            ModelTool(tool["name"], str(tool.get("description", "")), tool.get("input_schema", {}))
         )
         marker(tool, f"tools.{i}", builder.add({"tool": bare}, json_tokens(bare)), True)
 

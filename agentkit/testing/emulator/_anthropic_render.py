@@ -8,7 +8,7 @@ from typing import Any
 
 from agentkit.testing.emulator._cache import CachePlan
 from agentkit.testing.emulator._common import ParsedCall
-from agentkit.testing.emulator._model import Reply, output_tokens, thinking_signature
+from agentkit.testing.emulator._model import ModelReply, output_tokens, thinking_signature
 
 __all__ = [
     "ERROR_TYPES",
@@ -80,12 +80,12 @@ def _frame(event: str, data: Mapping[str, Any], pad: int) -> bytes:
     return f"event: {event}\ndata: {raw}\n\n".encode()
 
 
-def tool_ids(reply: Reply, prefix: str, index: int) -> list[str]:
+def tool_ids(reply: ModelReply, prefix: str, index: int) -> list[str]:
     return [c.id or f"{prefix}emu{index:06d}{n:02d}" for n, c in enumerate(reply.tool_calls)]
 
 
 def stream_frames(
-    call: ParsedCall, reply: Reply, plan: CachePlan, *, index: int, pad: bool
+    call: ParsedCall, reply: ModelReply, plan: CachePlan, *, index: int, pad: bool
 ) -> list[bytes]:
     """The SSE frames of a streamed reply, as the real API sends them (§2.2)."""
     frames: list[bytes] = []
@@ -203,7 +203,7 @@ def stream_frames(
     return frames
 
 
-def _stop(call: ParsedCall, reply: Reply) -> str:
+def _stop(call: ParsedCall, reply: ModelReply) -> str:
     return "max_tokens" if call.request.max_tokens == 0 else reply.final_stop_reason
 
 
@@ -220,7 +220,9 @@ def _message(call: ParsedCall, index: int) -> dict[str, Any]:
     }
 
 
-def message_body(call: ParsedCall, reply: Reply, plan: CachePlan, *, index: int) -> dict[str, Any]:
+def message_body(
+    call: ParsedCall, reply: ModelReply, plan: CachePlan, *, index: int
+) -> dict[str, Any]:
     """The non-streamed response."""
     content: list[dict[str, Any]] = []
     if call.request.max_tokens != 0:

@@ -35,7 +35,7 @@ from agentkit.testing.emulator._faults import (
     StreamErrorFault,
     parse_fault,
 )
-from agentkit.testing.emulator._model import Reply, output_tokens
+from agentkit.testing.emulator._model import ModelReply, output_tokens
 from agentkit.testing.emulator._state import (
     Api,
     CacheReport,
@@ -43,7 +43,7 @@ from agentkit.testing.emulator._state import (
     EmulatorConfig,
     EmulatorState,
     RequestRecord,
-    ScriptExhaustedError,
+    ScriptEndedError,
 )
 
 __all__ = ["EmulatorApp"]
@@ -225,9 +225,11 @@ class EmulatorApp:
         )
         try:
             reply = (
-                Reply() if call.request.max_tokens == 0 else self.state.reply_policy()(call.request)
+                ModelReply()
+                if call.request.max_tokens == 0
+                else self.state.reply_policy()(call.request)
             )
-        except ScriptExhaustedError as exc:
+        except ScriptEndedError as exc:
             await self._error(
                 api,
                 base,
@@ -287,7 +289,7 @@ class EmulatorApp:
         self,
         api: Api,
         call: ParsedCall,
-        reply: Reply,
+        reply: ModelReply,
         plan: CachePlan,
         *,
         index: int,
@@ -443,7 +445,7 @@ def _is_upstream(exc: ApiError) -> bool:
     return "cache_control" in exc.message
 
 
-def _output(call: ParsedCall, reply: Reply) -> int:
+def _output(call: ParsedCall, reply: ModelReply) -> int:
     return 0 if call.request.max_tokens == 0 else output_tokens(reply)
 
 

@@ -20,9 +20,9 @@ from agentkit.testing.emulator._tokens import json_tokens, text_tokens
 __all__ = [
     "Block",
     "ModelRequest",
-    "Policy",
-    "Reply",
-    "Tool",
+    "ModelPolicy",
+    "ModelReply",
+    "ModelTool",
     "ToolUse",
     "Turn",
     "demo_policy",
@@ -31,7 +31,7 @@ __all__ = [
 ]
 
 BlockKind = Literal["text", "image", "tool_use", "tool_result", "thinking", "redacted_thinking"]
-StopReason = Literal["end_turn", "tool_use", "max_tokens", "stop_sequence"]
+WireStopReason = Literal["end_turn", "tool_use", "max_tokens", "stop_sequence"]
 
 
 @define(frozen=True, slots=True)
@@ -61,7 +61,7 @@ class Turn:
 
 
 @define(frozen=True, slots=True)
-class Tool:
+class ModelTool:
     name: str
     description: str
     parameters: Mapping[str, Any]
@@ -75,7 +75,7 @@ class ModelRequest:
     model: str
     system: str
     turns: tuple[Turn, ...]
-    tools: tuple[Tool, ...]
+    tools: tuple[ModelTool, ...]
     max_tokens: int | None
     thinking: bool
 
@@ -94,7 +94,7 @@ def _calls(value: Iterable[ToolUse]) -> tuple[ToolUse, ...]:
 
 
 @define(frozen=True, slots=True)
-class Reply:
+class ModelReply:
     """A scripted answer: optional thinking, then text, then tool calls.
 
     ``stop_reason`` None means ``tool_use`` when there are tool calls, else ``end_turn``.
@@ -103,19 +103,19 @@ class Reply:
     text: str = ""
     thinking: str | None = None
     tool_calls: tuple[ToolUse, ...] = field(default=(), converter=_calls)
-    stop_reason: StopReason | None = None
+    stop_reason: WireStopReason | None = None
 
     @property
-    def final_stop_reason(self) -> StopReason:
+    def final_stop_reason(self) -> WireStopReason:
         if self.stop_reason is not None:
             return self.stop_reason
         return "tool_use" if self.tool_calls else "end_turn"
 
 
-Policy: TypeAlias = Callable[[ModelRequest], Reply]
+ModelPolicy: TypeAlias = Callable[[ModelRequest], ModelReply]
 
 
-def output_tokens(reply: Reply) -> int:
+def output_tokens(reply: ModelReply) -> int:
     """The estimate of the tokens a reply generates (at least 1)."""
     total = text_tokens(reply.text) + text_tokens(reply.thinking or "")
     total += sum(text_tokens(c.name) + json_tokens(dict(c.arguments)) for c in reply.tool_calls)
@@ -162,7 +162,7 @@ def _words(text: str) -> set[str]:
     return {w.lower().strip("'") for w in _WORD.findall(text)} - _STOPWORDS
 
 
-def _arguments(tool: Tool, text: str) -> dict[str, Any]:
+def _arguments(tool: ModelTool, text: str) -> dict[str, Any]:
     """Arguments for ``tool`` from its schema: defaults, examples, numbers and names in ``text``."""
     schema = tool.parameters
     props = schema.get("properties", {}) if isinstance(schema, Mapping) else {}
@@ -192,7 +192,7 @@ def _last_user_text(turn: Turn) -> str:
     return " ".join(b.text for b in turn.blocks if b.kind == "text")
 
 
-def demo_policy(request: ModelRequest) -> Reply:
+def demo_policy(request: ModelRequest) -> ModelReply:
     """A deterministic policy good enough for a demo.
 
     - The last turn is user text and some tools' names or descriptions share a
@@ -212,7 +212,7 @@ def demo_policy(request: ModelRequest) -> Reply:
         text = "Here is what the tools returned. " + "; ".join(parts) + "."
         if request.thinking:
             thinking = f"I have {len(results)} tool result(s); I will summarise them."
-        return Reply(text=text, thinking=thinking)
+        return ModelReply(text=text, thinking=thinking)
     said = _last_user_text(last)
     words = _words(said)
     chosen = [
@@ -224,7 +224,7 @@ def demo_policy(request: ModelRequest) -> Reply:
         names = ", ".join(t.name for t in chosen)
         if request.thinking:
             thinking = f"The user asks: {said[:80]}. I should call {names}."
-        return Reply(
+        return ModelReply(
             text=f"Let me use {names}.",
             thinking=thinking,
             tool_calls=tuple(ToolUse(t.name, _arguments(t, said)) for t in chosen),
@@ -232,4 +232,4 @@ def demo_policy(request: ModelRequest) -> Reply:
     if request.thinking:
         thinking = "No tool fits; I will answer directly."
     quoted = said.strip()[:200] or "(nothing)"
-    return Reply(text=f"You said: {quoted}", thinking=thinking)
+    return ModelReply(text=f"You said: {quoted}", thinking=thinking)

@@ -24,7 +24,7 @@ from agentkit.testing.emulator._common import (
     parse_ttl,
     strip_marker,
 )
-from agentkit.testing.emulator._model import Block, ModelRequest, Tool, Turn
+from agentkit.testing.emulator._model import Block, ModelRequest, ModelTool, Turn
 from agentkit.testing.emulator._tokens import IMAGE_TOKENS, json_tokens, text_tokens
 
 __all__ = ["is_claude", "parse_request"]
@@ -72,12 +72,14 @@ def parse_request(
         if eligible:
             candidates.append(Candidate(path, position, ttl))
 
-    tools: list[Tool] = []
+    tools: list[ModelTool] = []
     for i, tool in enumerate(body.get("tools") or []):
         fn = tool.get("function") if isinstance(tool, Mapping) else None
         if not isinstance(fn, Mapping) or not isinstance(fn.get("name"), str):
             raise ApiError(f"tools.{i}.function.name: required")
-        tools.append(Tool(fn["name"], str(fn.get("description", "")), fn.get("parameters", {})))
+        tools.append(
+            ModelTool(fn["name"], str(fn.get("description", "")), fn.get("parameters", {}))
+        )
         bare = strip_marker(tool)
         marker(tool, f"tools.{i}", builder.add({"tool": bare}, json_tokens(bare)), True)
 

@@ -9,7 +9,7 @@ from typing import Any, Literal
 from agentkit._models import ModelInfo
 from agentkit.testing.emulator._cache import CachePlan
 from agentkit.testing.emulator._common import ParsedCall
-from agentkit.testing.emulator._model import Reply, output_tokens, thinking_signature
+from agentkit.testing.emulator._model import ModelReply, output_tokens, thinking_signature
 from agentkit.testing.emulator._openrouter_api import is_claude
 from agentkit.testing.emulator._tokens import text_tokens
 
@@ -99,7 +99,7 @@ def _pieces(text: str, size: int) -> list[str]:
     return [text[i : i + size] for i in range(0, len(text), size)]
 
 
-def _finish(call: ParsedCall, reply: Reply) -> tuple[str, str]:
+def _finish(call: ParsedCall, reply: ModelReply) -> tuple[str, str]:
     native = "max_tokens" if call.request.max_tokens == 0 else reply.final_stop_reason
     finish = _FINISH[native]
     return finish, native if is_claude(call.request.model) else finish
@@ -107,7 +107,7 @@ def _finish(call: ParsedCall, reply: Reply) -> tuple[str, str]:
 
 def stream_frames(
     call: ParsedCall,
-    reply: Reply,
+    reply: ModelReply,
     usage: Mapping[str, Any],
     *,
     generation_id: str,
@@ -219,7 +219,7 @@ def stream_frames(
 
 def response_body(
     call: ParsedCall,
-    reply: Reply,
+    reply: ModelReply,
     usage: Mapping[str, Any],
     *,
     generation_id: str,
@@ -307,7 +307,7 @@ def midstream_error_frame(
     )
 
 
-def output_and_reasoning(call: ParsedCall, reply: Reply) -> tuple[int, int]:
+def output_and_reasoning(call: ParsedCall, reply: ModelReply) -> tuple[int, int]:
     """Completion tokens and the reasoning tokens among them."""
     if call.request.max_tokens == 0:
         return 0, 0

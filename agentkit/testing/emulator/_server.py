@@ -19,7 +19,7 @@ from agentkit._log import get_logger
 from agentkit.testing.emulator._app import EmulatorApp
 from agentkit.testing.emulator._cache import CacheEntry
 from agentkit.testing.emulator._faults import Fault
-from agentkit.testing.emulator._model import Policy, Reply
+from agentkit.testing.emulator._model import ModelPolicy, ModelReply
 from agentkit.testing.emulator._state import (
     Api,
     Clock,
@@ -71,7 +71,7 @@ class Emulator:
     def __init__(
         self,
         *,
-        script: Sequence[Reply] | Policy | None = None,
+        script: Sequence[ModelReply] | ModelPolicy | None = None,
         clock: Clock | None = None,
         config: EmulatorConfig | None = None,
         host: str = "127.0.0.1",
@@ -201,18 +201,18 @@ class Emulator:
         """Every request answered so far, oldest first."""
         return self._state.records()
 
-    def reset(self, *, script: Sequence[Reply] | Policy | None = None) -> None:
+    def reset(self, *, script: Sequence[ModelReply] | ModelPolicy | None = None) -> None:
         """Start afresh on the same server: no records, cache, replies, faults or stickiness."""
         self._state.reset(script)
 
     def clear_requests(self) -> None:
         self._state.clear_records()
 
-    def add_replies(self, *replies: Reply) -> None:
+    def add_replies(self, *replies: ModelReply) -> None:
         """Queue scripted replies; they answer the next generating requests in order."""
         self._state.add_replies(replies)
 
-    def set_policy(self, policy: Policy | None) -> None:
+    def set_policy(self, policy: ModelPolicy | None) -> None:
         """Answer with ``policy`` once queued replies run out (None: no policy)."""
         self._state.set_policy(policy)
 

@@ -13,14 +13,14 @@ from attrs import define, field
 from agentkit._models import ModelInfo, find_model, model_key
 from agentkit.testing.emulator._cache import CacheEntry, CachePlan, apply_plan, live_entries
 from agentkit.testing.emulator._faults import Fault
-from agentkit.testing.emulator._model import ModelRequest, Policy, Reply, demo_policy
+from agentkit.testing.emulator._model import ModelPolicy, ModelReply, ModelRequest, demo_policy
 
 __all__ = [
     "CacheReport",
     "EmulatorConfig",
     "ManualClock",
     "RequestRecord",
-    "ScriptExhaustedError",
+    "ScriptEndedError",
     "SystemClock",
 ]
 
@@ -188,12 +188,12 @@ class RequestRecord:
     usage: Mapping[str, Any] | None = None
     cache: CacheReport | None = None
     provider: str | None = None
-    reply: Reply | None = None
+    reply: ModelReply | None = None
     request: ModelRequest | None = None
     ignored_markers: tuple[str, ...] = ()
 
 
-class ScriptExhaustedError(RuntimeError):
+class ScriptEndedError(RuntimeError):
     """The test's script has no reply left for a request."""
 
 
@@ -209,12 +209,12 @@ class EmulatorState:
     The server thread and the test's thread both use it; every method takes the lock.
     """
 
-    def __init__(self, script: Sequence[Reply] | Policy | None) -> None:
+    def __init__(self, script: Sequence[ModelReply] | ModelPolicy | None) -> None:
         self._lock = threading.Lock()
         self._records: list[RequestRecord] = []
         self._stores: dict[tuple[str, str], dict[str, CacheEntry]] = {}
-        self._replies: deque[Reply] = deque()
-        self._policy: Policy | None = None
+        self._replies: deque[ModelReply] = deque()
+        self._policy: ModelPolicy | None = None
         self._scripted = script is not None
         if callable(script):
             self._policy = script
@@ -225,7 +225,7 @@ class EmulatorState:
         self._round_robin: dict[str, int] = {}
         self._count = 0
 
-    def reset(self, script: Sequence[Reply] | Policy | None) -> None:
+    def reset(self, script: Sequence[ModelReply] | ModelPolicy | None) -> None:
         """Forget every record, cache entry, queued reply and fault, and all stickiness."""
         with self._lock:
             self._records.clear()
@@ -246,17 +246,17 @@ class EmulatorState:
             return self._count
 
     # -- script
-    def add_replies(self, replies: Sequence[Reply]) -> None:
+    def add_replies(self, replies: Sequence[ModelReply]) -> None:
         with self._lock:
             self._scripted = True
             self._replies.extend(replies)
 
-    def set_policy(self, policy: Policy | None) -> None:
+    def set_policy(self, policy: ModelPolicy | None) -> None:
         with self._lock:
             self._policy = policy
             self._scripted = policy is not None or bool(self._replies)
 
-    def reply_policy(self) -> Policy:
+    def reply_policy(self) -> ModelPolicy:
         """The policy answering the next request: queued replies first, then the policy."""
         with self._lock:
             if self._replies:
@@ -265,7 +265,7 @@ class EmulatorState:
             if self._policy is not None:
                 return self._policy
             if self._scripted:
-                raise ScriptExhaustedError("the emulator's script has no reply left")
+                raise ScriptEndedError("the emulator's script has no reply left")
             return demo_policy
 
     # -- faults
