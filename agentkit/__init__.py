@@ -68,6 +68,7 @@ from agentkit._messages import (
     message_from_dict,
 )
 from agentkit._models import ModelInfo, find_model, register_model
+from agentkit._pause import Approval, Paused, ResumeError
 from agentkit._stream import EventStream
 from agentkit._tools import (
     Tool,
@@ -126,6 +127,9 @@ __all__ = [
     "AbortSignal",
     "UsageLimits",
     "ExceededLimit",
+    # pause and resume
+    "Paused",
+    "Approval",
     # tools
     "tool",
     "Tool",
@@ -201,6 +205,7 @@ __all__ = [
     "ToolThreadLimitError",
     "UsageLimitExceeded",
     "UnenforceableLimitError",
+    "ResumeError",
     "CacheMarkerError",
     # errors of a provider (agentkit.providers)
     "ProviderError",

@@ -57,6 +57,7 @@ from agentkit._messages import (
     ToolCall,
     UserMessage,
 )
+from agentkit._pause import Approval, Paused, ResumeError
 from agentkit._tool_execution import ToolCallDecision
 from agentkit._tools import Tool, ToolResult, collect_tools
 from agentkit.providers._base import ModelOptions, Provider, ReasoningOptions
@@ -260,6 +261,43 @@ class Agent:
         async with self.prompt(message, limits=limits) as stream:
             return await stream.result()
 
+    def resume_stream(
+        self,
+        paused: Paused,
+        decisions: Mapping[str, Approval],
+        *,
+        limits: UsageLimits | None = None,
+    ) -> RunStream:
+        """Continue a paused run with an :class:`~agentkit.Approval` per pending call id.
+
+        Returns the run's event stream, like :meth:`prompt`. The agent's
+        conversation must be empty (a new agent, another process: it takes
+        ``paused.messages``) or the one that paused. Decisions that do not fit
+        the pending calls, or tools that differ from the paused run's, raise
+        :class:`~agentkit.ResumeError` before anything runs.
+        """
+        self._check_idle("resume")
+        if not isinstance(paused, Paused):
+            raise ResumeError(f"resume needs a Paused value, got {type(paused).__name__}")
+        if self._messages and tuple(self._messages) != paused.messages:
+            raise ResumeError("this agent's conversation is not the one that paused")
+        run = _AgentRun(self, AbortSignal(), adopt=paused.messages)
+        config = self._loop_config(run.abort, limits)
+        run.stream = agent_loop(config, owner=run, paused=paused, decisions=decisions)
+        self._pending = weakref.ref(run.stream)
+        return run.stream
+
+    async def resume(
+        self,
+        paused: Paused,
+        decisions: Mapping[str, Approval],
+        *,
+        limits: UsageLimits | None = None,
+    ) -> RunResult:
+        """Continue a paused run to its end (see :meth:`resume_stream`), like :meth:`run`."""
+        async with self.resume_stream(paused, decisions, limits=limits) as stream:
+            return await stream.result()
+
     def steer(self, message: str | Message) -> None:
         """Queue a message for the current run, delivered after the running tools."""
         self._steering.append(_as_message(message))
@@ -420,15 +458,28 @@ def _overrides(cls: type, name: str) -> bool:
 class _AgentRun:
     """One run of an agent: the agent's side of :class:`~agentkit._loop.RunOwner`."""
 
-    __slots__ = ("abort", "agent", "stream")
+    __slots__ = ("abort", "adopt", "agent", "stream")
 
-    def __init__(self, agent: Agent, abort: AbortSignal) -> None:
+    def __init__(
+        self, agent: Agent, abort: AbortSignal, adopt: tuple[Message, ...] | None = None
+    ) -> None:
         self.agent = agent
         self.abort = abort
+        self.adopt = adopt  # a resume's conversation, taken by an agent that has none
         self.stream: RunStream
 
+    @property
+    def agent_name(self) -> str:
+        """The agent's class, for :attr:`Paused.agent`."""
+        cls = type(self.agent)
+        return f"{cls.__module__}.{cls.__qualname__}"
+
     def run_starting(self, run_id: str) -> Sequence[Message]:
-        return self.agent._run_started(self)
+        history = self.agent._run_started(self)
+        if self.adopt is not None and not history:
+            self.agent._messages[:] = self.adopt
+            return self.adopt
+        return history
 
     def message_added(self, message: Message) -> None:
         # A run winding down after its consumer left never writes over a newer run.

@@ -15,7 +15,7 @@ Every event also has a ``type`` string, for logs and JSON.
 
 from __future__ import annotations
 
-from typing import ClassVar, TypeAlias
+from typing import TYPE_CHECKING, ClassVar, TypeAlias
 
 from attrs import define, field
 
@@ -28,6 +28,9 @@ from agentkit._messages import (
     ToolResultMessage,
     Usage,
 )
+
+if TYPE_CHECKING:
+    from agentkit._pause import Paused
 
 __all__ = [
     "AgentEnd",
@@ -192,12 +195,16 @@ class TurnEnd:
 
 @define(frozen=True, slots=True)
 class AgentEnd:
-    """The run ended: every message it added, the summed usage and why it stopped."""
+    """The run ended: every message it added, the summed usage and why it stopped.
+
+    ``paused`` is the run's state when it stopped with ``StopReason.PAUSED``.
+    """
 
     type: ClassVar[str] = "agent_end"
     messages: tuple[Message, ...]
     usage: Usage
     stop_reason: StopReason = field(default=StopReason.STOP)
+    paused: Paused | None = None
 
 
 AgentEvent: TypeAlias = (

@@ -2,8 +2,9 @@
 
 One turn is one model request plus the tools it asks for. The loop repeats
 turns until the model answers without tool calls, a turn limit is reached, a
-tool asks to end the run, a usage limit (:class:`UsageLimits`) is hit, or the
-run is aborted. Everything it does is an
+tool asks to end the run, a usage limit (:class:`UsageLimits`) is hit, a tool
+call waits for a human's decision (the run pauses, see :class:`~agentkit.Paused`),
+or the run is aborted. Everything it does is an
 event on the returned :class:`~agentkit.EventStream`; its result is a
 :class:`RunResult`. The contract for failures is in ``docs/api/agent_loop.md``.
 
@@ -17,9 +18,10 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Literal, Protocol, TypeAlias
 
+import attrs
 from attrs import define, field
 
 from agentkit._abort import AbortSignal
@@ -50,10 +52,12 @@ from agentkit._messages import (
     Message,
     StopReason,
     TextContent,
+    ToolCall,
     ToolResultMessage,
     Usage,
     UserMessage,
 )
+from agentkit._pause import Approval, Paused, ResumeError, check_decisions, tools_fingerprint
 from agentkit._stream import EventStream
 from agentkit._tool_execution import (
     AfterToolCall,
@@ -168,12 +172,14 @@ class RunResult:
 
     ``limit_exceeded`` says which usage limit ended the run when it stopped
     with ``StopReason.USAGE_LIMIT`` (``UsageLimits(on_exceed="stop")``).
+    ``paused`` is the state to resume when it stopped with ``StopReason.PAUSED``.
     """
 
     messages: tuple[Message, ...]
     usage: Usage
     stop_reason: StopReason
     limit_exceeded: ExceededLimit | None = None
+    paused: Paused | None = None
 
     @property
     def last_assistant(self) -> AssistantMessage | None:
@@ -229,6 +235,8 @@ def agent_loop(
     *,
     run_id: str | None = None,
     owner: RunOwner | None = None,
+    paused: Paused | None = None,
+    decisions: Mapping[str, Approval] | None = None,
 ) -> RunStream:
     """Run ``config`` on ``history`` plus ``prompt``; returns the run's not-yet-started stream.
 
@@ -236,13 +244,25 @@ def agent_loop(
     with a user message, tool results, or tool calls that have no result (they
     get an error result saying they were not run). With ``owner`` the history
     comes from :meth:`RunOwner.run_starting` instead.
+
+    With ``paused`` the run resumes that state with ``decisions`` (an
+    :class:`~agentkit.Approval` per pending call id); its history is
+    ``paused.messages`` (an owner's history must equal it). Decisions that do
+    not fit raise :class:`~agentkit.ResumeError` here, before anything runs.
     """
     prompts = prompt_messages(prompt)
     if owner is not None and history:
         raise ValueError("give either a history or an owner that keeps it, not both")
+    resume: tuple[Paused, dict[str, Approval]] | None = None
+    if paused is not None or decisions is not None:
+        if paused is None or decisions is None or history or prompts:
+            raise ValueError("a resume takes paused and decisions, and no history or prompt")
+        resume = (paused, check_decisions(paused, decisions, config.tools))
+        history = () if owner is not None else paused.messages
+        run_id = run_id or paused.run_id
     if owner is None:
         _check_continuable(history, prompts)
-    run = _Run(config, history, prompts, run_id or config.new_id(), owner)
+    run = _Run(config, history, prompts, run_id or config.new_id(), owner, resume)
     return EventStream(run.produce, name=f"run:{run.run_id}")
 
 
@@ -344,6 +364,7 @@ class _Run:
         prompts: tuple[Message, ...],
         run_id: str,
         owner: RunOwner | None,
+        resume: tuple[Paused, dict[str, Approval]] | None = None,
     ) -> None:
         self.config = config
         self.run_id = run_id
@@ -363,6 +384,20 @@ class _Run:
         self.requests = 0
         self.tool_calls_started = 0
         self.exceeded: ExceededLimit | None = None
+        # A resumed run continues the paused one's counts: limits hold across the pause.
+        self.resume = resume
+        self.paused: Paused | None = None
+        self.spent_before = Usage()
+        self.seconds_before = 0.0
+        if resume is not None:
+            state = resume[0]
+            self.turn, self.requests, self.tool_calls_started = (
+                state.turn,
+                state.requests,
+                state.tool_calls,
+            )
+            self.spent_before, self.seconds_before = state.usage, state.seconds
+        self.started = 0.0
 
     # ------------------------------------------------------------------ plumbing
 
@@ -414,17 +449,21 @@ class _Run:
 
     async def _produce(self, out: RunStream) -> None:
         clock = self.config.clock
-        started = clock()
+        started = self.started = clock()
         if self.owner is not None:
             self.history = list(self.owner.run_starting(self.run_id))
             _check_continuable(self.history, self.prompts)
+        if self.resume is not None and tuple(self.history) != self.resume[0].messages:
+            raise ResumeError("the conversation has changed since the run paused")
         assert self.emitter is not None
         unregister = self.abort.on_abort(self.emitter.drop_progress)
         self.log.info("run.start")
         try:
             if self.config.limits is not None:
                 # Before any event or request: a limit that cannot be checked is refused.
-                self.budget = Budget(self.config.limits, self.config.options, clock, started)
+                self.budget = Budget(
+                    self.config.limits, self.config.options, clock, started - self.seconds_before
+                )
             stop = await self.run()
             if self.exceeded is not None and self.exceeded_raises():
                 raise UsageLimitExceeded(self.exceeded)
@@ -442,8 +481,8 @@ class _Run:
             raise
         finally:
             unregister()
-        result = RunResult(tuple(self.new_messages), self.usage, stop, self.exceeded)
-        await self.emit(AgentEnd(result.messages, result.usage, stop))
+        result = RunResult(tuple(self.new_messages), self.usage, stop, self.exceeded, self.paused)
+        await self.emit(AgentEnd(result.messages, result.usage, stop, self.paused))
         out.end(result)
         self.log.info(
             "run.end",
@@ -480,10 +519,19 @@ class _Run:
         config = self.config
         await self.emit(AgentStart(self.run_id))
         # Calls left without results by a stopped run come first: the request needs them.
-        pending = [*unanswered_calls(self.history), *self.prompts, *self.poll_steering()]
+        unanswered = unanswered_calls(self.history) if self.resume is None else ()
+        pending = [*unanswered, *self.prompts, *self.poll_steering()]
         while True:
             self.turn += 1
             await self.emit(TurnStart(self.turn))
+            if self.resume is not None:
+                resumed_stop = await self.finish_paused_batch(*self.resume)
+                self.resume = None
+                if resumed_stop is not None:
+                    for message in pending:  # steering taken is never dropped
+                        await self.add_message(message)
+                    await self.emit(TurnEnd(self.turn, None))
+                    return resumed_stop
             for message in pending:
                 await self.add_message(message)
             if self.aborted():
@@ -492,18 +540,23 @@ class _Run:
             context = self.request_context()
             budget = self.budget
             if budget is not None and self.over_limit(
-                budget.before_request(context, self.usage, self.requests)
+                budget.before_request(context, self.spent_before + self.usage, self.requests)
             ):
                 await self.emit(TurnEnd(self.turn, None))
                 return StopReason.USAGE_LIMIT
             last = await self.ask_model(context)
             if budget is not None and last.stop_reason is not StopReason.ABORTED:
-                self.over_limit(budget.after_response(self.usage, self.requests))
+                self.over_limit(
+                    budget.after_response(self.spent_before + self.usage, self.requests)
+                )
             results: tuple[ToolResultMessage, ...] = ()
             terminate = False
             pending = []
             if last.tool_calls:
                 results, terminate, pending = await self.run_tools(last)
+            if self.paused is not None:
+                await self.emit(TurnEnd(self.turn, last))
+                return StopReason.PAUSED
             more = bool(last.tool_calls or pending)
             stop = self.stop_before_turn(more)
             if self.exceeded is not None and stop is not StopReason.ABORTED:
@@ -549,7 +602,16 @@ class _Run:
         steering: list[Message] = []
         if admitted:
             self.tool_calls_started += admitted
-            batch = await execute_tool_calls(self.tool_environment(), calls[:admitted])
+            env = self.tool_environment()
+            if self.exceeded is not None:  # a run that must stop cannot pause
+                env = attrs.evolve(env, unpausable=NOT_RUN_LIMIT.format(self.exceeded.limit))
+            batch = await execute_tool_calls(env, calls[:admitted])
+            if batch.pending:
+                # The finished results join the history now: they are kept, pause or not.
+                for result in batch.results:
+                    await self.add_message(result)
+                self.pause(batch.pending, batch.steering, batch.terminate)
+                return (), False, []
             results.extend(batch.results)
             terminate, steering = batch.terminate, list(batch.steering)
         if admitted < len(calls):
@@ -562,6 +624,57 @@ class _Run:
         for result in results:
             await self.add_message(result)
         return tuple(results), terminate, steering
+
+    # ------------------------------------------------------------------ pause and resume
+
+    def pause(
+        self,
+        pending: Sequence[ToolCall],
+        steering: Sequence[Message],
+        terminate: bool,
+    ) -> None:
+        """Record the run's state: it ends with ``StopReason.PAUSED`` after this turn."""
+        self.paused = Paused(
+            run_id=self.run_id,
+            # An Agent's run names its class (informative; a resume does not need it).
+            agent=getattr(self.owner, "agent_name", ""),
+            tools=tuple(t.name for t in self.config.tools),
+            fingerprint=tools_fingerprint(self.config.tools),
+            messages=tuple(self.history),
+            pending=tuple(pending),
+            steering=tuple(steering),
+            usage=self.spent_before + self.usage,
+            turn=self.turn,
+            requests=self.requests,
+            tool_calls=self.tool_calls_started,
+            seconds=self.seconds_before + self.config.clock() - self.started,
+            terminate=terminate,
+        )
+        self.log.info("run.paused", pending=[c.id for c in pending])
+
+    async def finish_paused_batch(
+        self, paused: Paused, decisions: dict[str, Approval]
+    ) -> StopReason | None:
+        """Answer the paused calls as decided, add their results in call order.
+
+        Returns why the run stops here, if it does: an abort, the turn limit,
+        or a tool that asked to end the run.
+        """
+        batch = await execute_tool_calls(
+            attrs.evolve(self.tool_environment(), decisions=decisions), paused.pending
+        )
+        assert not batch.pending  # every call has its decision
+        for result in batch.results:
+            await self.add_message(result)
+        for message in (*paused.steering, *batch.steering):
+            await self.add_message(message)
+        if self.aborted():
+            return StopReason.ABORTED
+        if self.config.max_turns is not None and self.turn > self.config.max_turns:
+            return StopReason.MAX_TURNS
+        if paused.terminate or batch.terminate:
+            return StopReason.TOOL_TERMINATED
+        return None
 
     def tool_environment(self) -> ToolEnvironment:
         config = self.config

@@ -388,6 +388,7 @@ class StopReason(enum.StrEnum):
     MAX_TURNS = "max_turns"  #: the run reached its turn limit
     TOOL_TERMINATED = "tool_terminated"  #: a tool asked to end the run
     USAGE_LIMIT = "usage_limit"  #: the run hit one of its usage limits
+    PAUSED = "paused"  #: the run waits for a human's decision on tool calls
 
 
 class InvalidValueError(AgentkitError, ValueError):

@@ -16,6 +16,12 @@ call is its own group. Within a group:
 2. execute the prepared calls concurrently, each under its timeout;
 3. finalize in call order: ``after_tool_call``, then ``ToolExecutionEnd``.
 
+A call that needs a human's decision (a ``requires_approval`` tool, or
+``ToolCallDecision.defer()``) is left pending: it is started but not run, and
+the batch reports it in ``ToolBatch.pending`` (the run then pauses; see
+``agentkit/_pause.py``). On resume, ``ToolEnvironment.decisions`` answers such
+calls: approved ones skip ``before_tool_call``, denied ones are not run.
+
 Steering messages are polled after each group; later groups are then
 skipped. Results always come back in call order. The only effect here is
 ``Tool.execute``: everything else is deterministic given its results.
@@ -28,13 +34,14 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Literal, TypeAlias
 
 import anyio
-from attrs import define
+from attrs import define, field
 
 from agentkit._abort import AbortSignal
 from agentkit._errors import RunError
 from agentkit._events import AgentEvent, ToolExecutionEnd, ToolExecutionStart, ToolExecutionUpdate
 from agentkit._log import Logger
 from agentkit._messages import Message, ToolCall, ToolResultMessage
+from agentkit._pause import Approval
 from agentkit._tools import Tool, ToolContext, ToolResult
 
 __all__ = [
@@ -49,11 +56,12 @@ __all__ = [
 
 @define(frozen=True, slots=True)
 class ToolCallDecision:
-    """What a ``before_tool_call`` hook decides: block the call, or change its arguments."""
+    """What a ``before_tool_call`` hook decides: block, change the arguments, or defer the call."""
 
     block: bool = False
     reason: str = ""
     arguments: dict[str, Any] | None = None
+    deferred: bool = False
 
     @classmethod
     def deny(cls, reason: str) -> ToolCallDecision:
@@ -64,6 +72,11 @@ class ToolCallDecision:
     def replace(cls, arguments: dict[str, Any]) -> ToolCallDecision:
         """Run the tool with ``arguments`` instead (they are validated again)."""
         return cls(arguments=arguments)
+
+    @classmethod
+    def defer(cls) -> ToolCallDecision:
+        """Leave the call to a human: the run pauses with it pending (:class:`~agentkit.Paused`)."""
+        return cls(deferred=True)
 
 
 BeforeToolCall: TypeAlias = Callable[
@@ -92,15 +105,19 @@ class ToolEnvironment:
     timeout: float | None = None
     before_tool_call: BeforeToolCall | None = None
     after_tool_call: AfterToolCall | None = None
+    decisions: Mapping[str, Approval] = field(factory=dict)  # of a resumed run, by call id
+    # When set, a call needing approval gets this error result instead of pausing the run.
+    unpausable: str | None = None
 
 
 @define(frozen=True, slots=True)
 class ToolBatch:
-    """What became of one answer's tool calls."""
+    """What became of one answer's tool calls: a result for each, but the ``pending`` ones."""
 
     results: tuple[ToolResultMessage, ...]
     terminate: bool
     steering: tuple[Message, ...]
+    pending: tuple[ToolCall, ...] = ()
 
 
 def _error(call: ToolCall, text: str) -> ToolResultMessage:
@@ -129,6 +146,13 @@ class _Prepared:
     result: ToolResult | None = None
 
 
+class _Pending:
+    """prepare's outcome for a call that waits for a human."""
+
+
+_PENDING = _Pending()
+
+
 class _Batch:
     """The tool calls of one answer, and what became of each."""
 
@@ -138,6 +162,7 @@ class _Batch:
         self.results: list[ToolResultMessage | None] = [None] * len(calls)
         self.started: set[int] = set()
         self.ended: set[int] = set()  # ToolExecutionEnd handed to emit (never emitted twice)
+        self.pending: set[int] = set()  # waiting for a human: started, not run, no result
         self.terminate = False
         self.failure: BaseException | None = None
 
@@ -151,7 +176,9 @@ class _Batch:
             self.started.add(index)
             await self.env.emit(ToolExecutionStart(call))
             outcome = await self.prepare(call)
-            if isinstance(outcome, ToolResultMessage):
+            if isinstance(outcome, _Pending):
+                self.pending.add(index)
+            elif isinstance(outcome, ToolResultMessage):
                 self.results[index] = outcome
             else:
                 prepared[index] = outcome
@@ -168,7 +195,8 @@ class _Batch:
             done = prepared.get(index)
             if done is not None:
                 self.results[index] = await self.finalize(self.calls[index], done)
-            await self.end(index)
+            if index not in self.pending:
+                await self.end(index)
 
     async def end(self, index: int) -> None:
         result = self.results[index]
@@ -178,8 +206,14 @@ class _Batch:
 
     # ------------------------------------------------------------------ the three steps
 
-    async def prepare(self, call: ToolCall) -> ToolResultMessage | _Prepared:
+    async def prepare(self, call: ToolCall) -> ToolResultMessage | _Prepared | _Pending:
         env = self.env
+        decided = env.decisions.get(call.id)
+        if decided is not None and decided.kind == "deny":
+            reason = decided.reason or "denied by a human"
+            return _error(call, f"Tool call {call.name!r} was denied: {reason}")
+        if decided is not None and decided.arguments is not None:
+            call = ToolCall(call.id, call.name, decided.arguments)
         tool = env.tools.get(call.name)
         if tool is None:
             available = ", ".join(sorted(env.tools)) or "none"
@@ -191,12 +225,18 @@ class _Batch:
             return _error(call, f"Invalid arguments for {call.name!r}: {problem}")
         timeout = tool.timeout if tool.timeout is not None else env.timeout
         arguments: dict[str, Any] = call.arguments
+        if decided is not None:  # a human's decision replaces before_tool_call
+            return _Prepared(tool, arguments, timeout)
+        if tool.requires_approval:
+            return _PENDING
         if env.before_tool_call is not None:
             before = env.before_tool_call
             decision = await _hook(
                 "before_tool_call", lambda: before(call), timeout, ToolCallDecision
             )
             if isinstance(decision, ToolCallDecision):
+                if decision.deferred:
+                    return _PENDING
                 if decision.block:
                     reason = decision.reason or "blocked by the application"
                     return _error(call, f"Tool call {call.name!r} was blocked: {reason}")
@@ -298,11 +338,17 @@ async def execute_tool_calls(env: ToolEnvironment, calls: tuple[ToolCall, ...]) 
             steering = env.poll_steering()
     aborted = scope.cancelled_caught or env.abort.aborted
     results: list[ToolResultMessage] = []
+    pending: list[ToolCall] = []
     for index, call in enumerate(calls):
+        if index in batch.pending and not aborted and env.unpausable is None:
+            pending.append(call)  # answered on resume
+            continue
         result = batch.results[index]
         if result is None or (index in batch.started and index not in batch.ended):
             if result is None:
-                if index in batch.started:
+                if index in batch.pending:
+                    result = _error(call, NOT_RUN_ABORTED if aborted else env.unpausable or "")
+                elif index in batch.started:
                     result = _error(call, ABORTED)
                 else:
                     result = _error(call, NOT_RUN_ABORTED if aborted else SKIPPED)
@@ -310,4 +356,4 @@ async def execute_tool_calls(env: ToolEnvironment, calls: tuple[ToolCall, ...]) 
             if index in batch.started:
                 await batch.end(index)
         results.append(result)
-    return ToolBatch(tuple(results), batch.terminate, tuple(steering))
+    return ToolBatch(tuple(results), batch.terminate, tuple(steering), tuple(pending))

@@ -288,14 +288,21 @@ def _validator(label: str, schema: dict[str, Any]) -> Draft202012Validator:
     return Draft202012Validator(schema)
 
 
+def _is_flag(tool: object, attribute: attrs.Attribute[bool], value: object) -> None:
+    if not isinstance(value, bool):
+        raise ToolDefinitionError(f"{attribute.name} must be True or False, got {value!r}")
+
+
 @define(frozen=True, slots=True, eq=False)
 class Tool:
     """A function the model can call. Build one with :func:`tool`,
     :meth:`from_function` or :meth:`from_schema`, not with the constructor.
 
     ``timeout`` overrides the run's tool timeout; a ``sequential`` tool never
-    runs at the same time as another tool. Calling the tool object calls the
-    underlying function, so decorated functions stay easy to unit-test.
+    runs at the same time as another tool; a call of a ``requires_approval``
+    tool pauses the run until a human decides (:class:`~agentkit.Paused`).
+    Calling the tool object calls the underlying function, so decorated
+    functions stay easy to unit-test.
     """
 
     name: str
@@ -312,6 +319,7 @@ class Tool:
     _is_async: bool = field(alias="is_async", repr=False)
     _unbound: bool = field(alias="unbound", repr=False)  # a method not yet bound to an instance
     _raw: bool = field(alias="raw", repr=False)  # from_schema: handler(arguments, context)
+    requires_approval: bool = field(default=False, kw_only=True, validator=_is_flag)
 
     # ------------------------------------------------------------------ construction
 
@@ -324,6 +332,7 @@ class Tool:
         description: str | None = None,
         timeout: float | None = None,
         sequential: bool = False,
+        requires_approval: bool = False,
     ) -> Tool:
         """A tool from a typed function (sync or async); see :func:`tool`."""
         if isinstance(fn, Tool) or not callable(fn):
@@ -351,6 +360,7 @@ class Tool:
             is_async=_is_async(fn),
             unbound=built.is_method,
             raw=False,
+            requires_approval=requires_approval,
         )
 
     @classmethod
@@ -363,6 +373,7 @@ class Tool:
         *,
         timeout: float | None = None,
         sequential: bool = False,
+        requires_approval: bool = False,
     ) -> Tool:
         """A tool from a hand-written JSON schema (Draft 2020-12, ``type: object``).
 
@@ -397,6 +408,7 @@ class Tool:
             is_async=_is_async(handler),
             unbound=False,
             raw=True,
+            requires_approval=requires_approval,
         )
 
     # ------------------------------------------------------------------ methods
@@ -523,6 +535,7 @@ def tool(
     description: str | None = None,
     timeout: float | None = None,
     sequential: bool = False,
+    requires_approval: bool = False,
 ) -> Callable[[Callable[..., Any]], Tool]: ...
 
 
@@ -534,17 +547,24 @@ def tool(
     description: str | None = None,
     timeout: float | None = None,
     sequential: bool = False,
+    requires_approval: bool = False,
 ) -> Tool | Callable[[Callable[..., Any]], Tool]:
     """Make a :class:`Tool` of a typed function; use as ``@tool`` or ``@tool(...)``.
 
     ``name`` defaults to the function's name, ``description`` to its docstring
     (without the parameter section). On a method (first parameter ``self``)
     the tool binds like a method: ``obj.method`` is the tool bound to ``obj``.
+    ``requires_approval`` pauses the run at each call of the tool (see :class:`~agentkit.Paused`).
     """
 
     def make(f: Callable[..., Any]) -> Tool:
         return Tool.from_function(
-            f, name=name, description=description, timeout=timeout, sequential=sequential
+            f,
+            name=name,
+            description=description,
+            timeout=timeout,
+            sequential=sequential,
+            requires_approval=requires_approval,
         )
 
     return make if fn is None else make(fn)

@@ -12,6 +12,7 @@ from agentkit import (
     MessageEnd,
     MessageStart,
     MessageUpdate,
+    StopReason,
     ToolExecutionEnd,
     ToolExecutionStart,
     ToolExecutionUpdate,
@@ -20,8 +21,12 @@ from agentkit import (
 )
 
 
-def check_protocol(events: Sequence[AgentEvent], *, complete: bool) -> None:
-    """Assert the protocol; ``complete`` runs end with AgentEnd, failed runs are a valid prefix."""
+def check_protocol(events: Sequence[AgentEvent], *, complete: bool, first_turn: int = 1) -> None:
+    """Assert the protocol; ``complete`` runs end with AgentEnd, failed runs are a valid prefix.
+
+    A run that pauses leaves its pending calls started, never ended; a resumed
+    run's turns count on from the paused run's (``first_turn``).
+    """
     assert events, "a run emits at least AgentStart"
     assert isinstance(events[0], AgentStart)
     assert sum(isinstance(e, AgentStart) for e in events) == 1
@@ -31,8 +36,11 @@ def check_protocol(events: Sequence[AgentEvent], *, complete: bool) -> None:
     else:
         assert ends == [], "a failed run has no AgentEnd"
 
+    end = events[-1]
+    paused = end.paused if isinstance(end, AgentEnd) else None
+    waiting = {c.id for c in paused.pending} if paused is not None else set()
     open_turn: int | None = None
-    last_turn = 0
+    last_turn = first_turn - 1
     open_message = False
     running: set[str] = set()
     finished: set[str] = set()
@@ -46,7 +54,7 @@ def check_protocol(events: Sequence[AgentEvent], *, complete: bool) -> None:
             case TurnEnd(turn=turn, message=message, tool_results=results):
                 assert open_turn == turn
                 assert not open_message
-                assert not running, "every tool ended before its turn"
+                assert running <= waiting, "every tool ended before its turn, but paused ones"
                 if message is not None and results:
                     assert [r.tool_call_id for r in results] == [c.id for c in message.tool_calls]
                 open_turn = None
@@ -63,6 +71,7 @@ def check_protocol(events: Sequence[AgentEvent], *, complete: bool) -> None:
             case ToolExecutionStart(call=call):
                 assert not open_message
                 assert call.id not in running and call.id not in finished
+                assert call.id not in waiting or call.id not in finished
                 running.add(call.id)
             case ToolExecutionUpdate(call=call):
                 assert call.id in running
@@ -73,6 +82,8 @@ def check_protocol(events: Sequence[AgentEvent], *, complete: bool) -> None:
                 finished.add(call.id)
             case AgentEnd(messages=messages):
                 assert open_turn is None, "turns balanced"
+                assert running == waiting, "the paused calls are the ones left started"
+                assert (event.stop_reason is StopReason.PAUSED) == (paused is not None)
                 assert not open_message, "every MessageStart has one MessageEnd"
                 assert list(messages) == new_messages, "AgentEnd carries every new message"
                 assert (

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 import os
 import re
 import subprocess
@@ -157,6 +158,54 @@ def test_human_approval_denies_when_nobody_can_answer() -> None:
     )
     assert out.count("Allow ") == 1  # list_files needs no approval
     assert "files left: ['old.log', 'report.pdf']" in out
+
+
+def pause_in_one_process(state: Path) -> str:
+    """Run the example until it pauses; the id of the call waiting for a decision."""
+    out = run_example("human_approval.py", "pause", str(state))
+    first, *waiting = out.splitlines()
+    assert first == f"paused; the state is in {state}; waiting for a decision on:"
+    (line,) = waiting  # list_files needed no approval: it ran, it does not wait
+    call_id, what = line.strip().split(": ", 1)
+    assert what == "delete_file({'path': 'old.log'})"
+    assert json.loads(state.read_text())["pending"][0]["id"] == call_id
+    return call_id
+
+
+@pytest.mark.parametrize(
+    ("verb", "expected"),
+    [
+        ("approve", "I deleted old.log, which took 5 MB.\nfiles left: ['report.pdf']\n"),
+        (
+            "deny",
+            "I left old.log in place (Tool call 'delete_file' was denied: the user declined).\n"
+            "files left: ['old.log', 'report.pdf']\n",
+        ),
+    ],
+)
+def test_human_approval_pauses_in_one_process_and_resumes_in_another(
+    tmp_path: Path, verb: str, expected: str
+) -> None:
+    state = tmp_path / "state.json"
+    call_id = pause_in_one_process(state)
+    assert run_example("human_approval.py", "resume", str(state), verb, call_id) == expected
+
+
+@pytest.mark.parametrize("decisions", [[], ["approve", "call_9_9"]])
+def test_human_approval_resume_fails_closed(tmp_path: Path, decisions: list[str]) -> None:
+    state = tmp_path / "state.json"
+    call_id = pause_in_one_process(state)
+    done = subprocess.run(
+        [sys.executable, str(EXAMPLES / "human_approval.py"), "resume", str(state), *decisions],
+        capture_output=True,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr.startswith("not resumed: ")
+    assert call_id in done.stderr or "call_9_9" in done.stderr
 
 
 @pytest.mark.skipif(not hasattr(os, "openpty"), reason="needs a pseudo-terminal (os.openpty)")
