@@ -9,6 +9,8 @@ from agentkit._agent import Agent, AgentState
 from agentkit._errors import (
     AgentBusyError,
     AgentkitError,
+    OutputError,
+    OutputValidationError,
     ProducerExitedError,
     ProviderError,
     RunError,
@@ -18,6 +20,7 @@ from agentkit._errors import (
     StreamError,
     ToolDefinitionError,
     UnenforceableLimitError,
+    UnsupportedOutputError,
     UsageLimitExceeded,
 )
 from agentkit._events import (
@@ -206,6 +209,9 @@ __all__ = [
     "UsageLimitExceeded",
     "UnenforceableLimitError",
     "ResumeError",
+    "OutputError",
+    "OutputValidationError",
+    "UnsupportedOutputError",
     "CacheMarkerError",
     # errors of a provider (agentkit.providers)
     "ProviderError",

@@ -23,14 +23,14 @@ from __future__ import annotations
 import weakref
 from collections.abc import Callable, Mapping, Sequence
 from types import MappingProxyType
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Generic, Literal, TypeVar, get_args, get_origin, overload
 
 import anyio
 import attrs
 from attrs import define
 
 from agentkit._abort import AbortSignal
-from agentkit._errors import AgentBusyError, ToolDefinitionError
+from agentkit._errors import AgentBusyError, ToolDefinitionError, UnsupportedOutputError
 from agentkit._events import (
     AgentEnd,
     AgentEvent,
@@ -43,6 +43,7 @@ from agentkit._limits import UsageLimits
 from agentkit._loop import (
     EventListener,
     LoopConfig,
+    OutT,
     RunResult,
     RunStream,
     agent_loop,
@@ -57,7 +58,9 @@ from agentkit._messages import (
     ToolCall,
     UserMessage,
 )
+from agentkit._output import DEFAULT_OUTPUT_RETRIES, OutputMode
 from agentkit._pause import Approval, Paused, ResumeError
+from agentkit._stream import EventStream
 from agentkit._tool_execution import ToolCallDecision
 from agentkit._tools import Tool, ToolResult, collect_tools
 from agentkit.providers._base import ModelOptions, Provider, ReasoningOptions
@@ -82,13 +85,17 @@ def _as_message(message: str | Message) -> Message:
     return UserMessage(message) if isinstance(message, str) else message
 
 
-class Agent:
+class Agent(Generic[OutT]):
     """A conversation with a model and its tools. Subclass it, or configure an instance.
 
     Set ``model``, ``system_prompt`` and the options as class attributes;
     define tools as ``@tool`` methods. Override the hooks
     :meth:`transform_context`, :meth:`before_tool_call`,
     :meth:`after_tool_call` and :meth:`on_event` to change behaviour.
+
+    ``Agent[T]`` is an agent whose runs end with a value of type ``T``
+    (``result.output``): subclass ``Agent[T]`` (``output_type`` is then
+    ``T``), or pass ``output_type=T``. Without one, the output is the text.
     """
 
     provider: ClassVar[Provider | None] = None
@@ -105,9 +112,13 @@ class Agent:
     limits: ClassVar[UsageLimits | None] = None
     caching: ClassVar[CacheBreakpoints] = cache_breakpoints
     transforms: ClassVar[Sequence[Transform]] = ()
+    output_type: ClassVar[Any] = None
+    output_mode: ClassVar[OutputMode] = "tool"
+    output_retries: ClassVar[int] = DEFAULT_OUTPUT_RETRIES
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
+        _output_type_from_base(cls)
         # A tool method named like an Agent attribute would silently replace it.
         for attr, value in vars(cls).items():
             if isinstance(value, Tool) and hasattr(Agent, attr):
@@ -116,6 +127,31 @@ class Agent:
                     f"Agent.{attr}; give it another name (@tool(name={attr!r}) keeps "
                     "the name the model sees)"
                 )
+
+    @overload
+    def __init__(
+        self: Agent[OutT],
+        provider: Provider | None = None,
+        *,
+        output_type: type[OutT],
+        model: str | None = None,
+        system_prompt: str | Sequence[TextContent] | None = None,
+        tools: Sequence[Tool] = (),
+        messages: Sequence[Message] = (),
+        **options: Any,
+    ) -> None: ...
+
+    @overload
+    def __init__(
+        self,
+        provider: Provider | None = None,
+        *,
+        model: str | None = None,
+        system_prompt: str | Sequence[TextContent] | None = None,
+        tools: Sequence[Tool] = (),
+        messages: Sequence[Message] = (),
+        **options: Any,
+    ) -> None: ...
 
     def __init__(
         self,
@@ -127,6 +163,11 @@ class Agent:
         messages: Sequence[Message] = (),
         **options: Any,
     ) -> None:
+        """``output_type`` (like every option) overrides the class attribute for this agent.
+
+        A type that is not a class (a ``Literal``, a union) cannot set ``T``
+        by inference: annotate, ``agent: Agent[Color] = Agent(..., output_type=Color)``.
+        """
         unknown = sorted(set(options) - _OPTION_NAMES)
         if unknown:
             raise TypeError(f"unknown Agent option(s): {', '.join(unknown)}")
@@ -216,7 +257,7 @@ class Agent:
         message: str | Message | Sequence[Message] | None = None,
         *,
         limits: UsageLimits | None = None,
-    ) -> RunStream:
+    ) -> EventStream[AgentEvent, RunResult[OutT]]:
         """Start a run answering ``message``; returns its event stream (started on first use).
 
         With no ``message`` the run continues the conversation as it is: after
@@ -230,7 +271,7 @@ class Agent:
             raise ValueError("prompt() needs at least one message, or None to continue")
         return self._start(prompts, limits)
 
-    def _continue(self, limits: UsageLimits | None) -> RunStream:
+    def _continue(self, limits: UsageLimits | None) -> EventStream[AgentEvent, RunResult[OutT]]:
         if not self._messages:
             raise ValueError("there is no conversation to continue: pass a message")
         if isinstance(self._messages[-1], AssistantMessage) and not unanswered_calls(
@@ -250,13 +291,14 @@ class Agent:
         message: str | Message | Sequence[Message] | None = None,
         *,
         limits: UsageLimits | None = None,
-    ) -> RunResult:
+    ) -> RunResult[OutT]:
         """Run to the end and return the result (events go to listeners only).
 
         ``message`` is as for :meth:`prompt` (None continues); ``limits``
         replaces the agent's ``limits`` for this run. It returns, raises or is
         cancelled only once the run's work has stopped: tools' cleanup has run,
-        the HTTP response is closed, the agent is idle.
+        the HTTP response is closed, the agent is idle. ``result.output`` is
+        the typed output (the text without an ``output_type``).
         """
         async with self.prompt(message, limits=limits) as stream:
             return await stream.result()
@@ -267,7 +309,7 @@ class Agent:
         decisions: Mapping[str, Approval],
         *,
         limits: UsageLimits | None = None,
-    ) -> RunStream:
+    ) -> EventStream[AgentEvent, RunResult[OutT]]:
         """Continue a paused run with an :class:`~agentkit.Approval` per pending call id.
 
         Returns the run's event stream, like :meth:`prompt`. The agent's
@@ -293,7 +335,7 @@ class Agent:
         decisions: Mapping[str, Approval],
         *,
         limits: UsageLimits | None = None,
-    ) -> RunResult:
+    ) -> RunResult[OutT]:
         """Continue a paused run to its end (see :meth:`resume_stream`), like :meth:`run`."""
         async with self.resume_stream(paused, decisions, limits=limits) as stream:
             return await stream.result()
@@ -446,13 +488,43 @@ class Agent:
 
 # Every ModelOptions field but the model, and the LoopConfig limits, are Agent
 # options of the same name: derived from the fields, so none can be forgotten.
-_MODEL_OPTIONS = tuple(f.name for f in attrs.fields(ModelOptions) if f.name != "model")
-_LOOP_OPTIONS = ("max_turns", "tool_execution", "tool_timeout", "limits")
+# ``output_schema`` is set by the loop, from the output type.
+_MODEL_OPTIONS = tuple(
+    f.name for f in attrs.fields(ModelOptions) if f.name not in ("model", "output_schema")
+)
+_LOOP_OPTIONS = (
+    "max_turns",
+    "tool_execution",
+    "tool_timeout",
+    "limits",
+    "output_type",
+    "output_mode",
+    "output_retries",
+)
 _OPTION_NAMES = frozenset({*_MODEL_OPTIONS, *_LOOP_OPTIONS, "transforms", "caching"})
 
 
 def _overrides(cls: type, name: str) -> bool:
     return getattr(cls, name) is not getattr(Agent, name)
+
+
+def _output_type_from_base(cls: type) -> None:
+    """``class X(Agent[T])`` sets ``output_type = T``; a different ``output_type`` is refused."""
+    for base in getattr(cls, "__orig_bases__", ()):
+        origin = get_origin(base)
+        if not (isinstance(origin, type) and issubclass(origin, Agent)):
+            continue
+        (argument,) = get_args(base) or (None,)
+        if argument is None or isinstance(argument, TypeVar) or argument is Any:
+            continue
+        declared = vars(cls).get("output_type")
+        if declared is None:
+            setattr(cls, "output_type", None if argument is str else argument)  # noqa: B010
+        elif declared != argument:
+            raise UnsupportedOutputError(
+                f"{cls.__qualname__}: output_type {declared!r} differs from the type parameter "
+                f"of {base!r}"
+            )
 
 
 class _AgentRun:
@@ -461,7 +533,7 @@ class _AgentRun:
     __slots__ = ("abort", "adopt", "agent", "stream")
 
     def __init__(
-        self, agent: Agent, abort: AbortSignal, adopt: tuple[Message, ...] | None = None
+        self, agent: Agent[Any], abort: AbortSignal, adopt: tuple[Message, ...] | None = None
     ) -> None:
         self.agent = agent
         self.abort = abort

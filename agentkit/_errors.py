@@ -14,6 +14,9 @@ Hierarchy::
     ├── RunError                  user code failed inside a run (``stage`` names where)
     ├── UsageLimitExceeded        a run hit one of its ``UsageLimits``
     ├── UnenforceableLimitError   a usage limit the run cannot check (no max_tokens, no price)
+    ├── OutputError               a run has no output (``RunResult.output`` after a stop)
+    │   ├── OutputValidationError the model's output stayed invalid past its retries
+    │   └── UnsupportedOutputError an output type, mode or provider that cannot work
     └── ProviderError             a model provider failed (see ``agentkit.providers``)
 
 Every error that ends a run carries the messages the run completed before it
@@ -31,6 +34,8 @@ if TYPE_CHECKING:
 __all__ = [
     "AgentBusyError",
     "AgentkitError",
+    "OutputError",
+    "OutputValidationError",
     "ProducerExitedError",
     "ProviderError",
     "RunError",
@@ -40,6 +45,7 @@ __all__ = [
     "StreamError",
     "ToolDefinitionError",
     "UnenforceableLimitError",
+    "UnsupportedOutputError",
     "UsageLimitExceeded",
 ]
 
@@ -129,6 +135,38 @@ class UnenforceableLimitError(AgentkitError, ValueError):
     def __init__(self, limit: str, message: str) -> None:
         super().__init__(message)
         self.limit = limit
+
+
+class OutputError(AgentkitError):
+    """A run has no typed output: raised by ``RunResult.output`` when the run stopped without one.
+
+    Its subclasses are raised by the run itself.
+    """
+
+
+class OutputValidationError(OutputError):
+    """The model's output was still invalid after ``output_retries`` retries.
+
+    ``problem`` is the last validation message (what the model was told),
+    ``attempts`` how many answers were rejected; ``messages`` holds the run's
+    messages so far, every rejected answer and the feedback it got included.
+    """
+
+    def __init__(self, problem: str, attempts: int) -> None:
+        super().__init__(
+            f"the model gave invalid output {attempts} time(s), more than its retries "
+            f"allow; the last problem: {problem}"
+        )
+        self.problem = problem
+        self.attempts = attempts
+
+
+class UnsupportedOutputError(OutputError, ValueError):
+    """An output type or mode that cannot work, found before any request.
+
+    A type with no JSON schema, a tool name taken by another tool, or the
+    ``"native"`` mode with a provider or model that has no native structured output.
+    """
 
 
 class ProviderError(AgentkitError):

@@ -159,10 +159,15 @@ class MessageEnd:
 
 @define(frozen=True, slots=True)
 class ToolExecutionStart:
-    """A tool began running with ``call.arguments``."""
+    """A tool began running with ``call.arguments``.
+
+    ``final_result`` is true for a call of the output tool (an agent with an
+    ``output_type``): its arguments are the run's output, checked, not run.
+    """
 
     type: ClassVar[str] = "tool_execution_start"
     call: ToolCall
+    final_result: bool = False
 
 
 @define(frozen=True, slots=True)
@@ -176,11 +181,16 @@ class ToolExecutionUpdate:
 
 @define(frozen=True, slots=True)
 class ToolExecutionEnd:
-    """A tool finished; ``result.is_error`` tells whether it failed."""
+    """A tool finished; ``result.is_error`` tells whether it failed.
+
+    ``final_result`` is true for a call of the output tool; ``result.is_error``
+    then says the output was refused (the model is asked again).
+    """
 
     type: ClassVar[str] = "tool_execution_end"
     call: ToolCall
     result: ToolResultMessage
+    final_result: bool = False
 
 
 @define(frozen=True, slots=True)

@@ -19,14 +19,16 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from typing import Literal, Protocol, TypeAlias
+from typing import Any, Generic, Literal, Protocol, TypeAlias
 
 import attrs
 from attrs import define, field
+from typing_extensions import TypeVar
 
 from agentkit._abort import AbortSignal
 from agentkit._errors import (
     AgentkitError,
+    OutputError,
     ProviderError,
     RunError,
     StreamCancelledError,
@@ -40,6 +42,8 @@ from agentkit._events import (
     MessageStart,
     MessageUpdate,
     StreamStart,
+    ToolExecutionEnd,
+    ToolExecutionStart,
     ToolExecutionUpdate,
     TurnEnd,
     TurnStart,
@@ -56,6 +60,15 @@ from agentkit._messages import (
     ToolResultMessage,
     Usage,
     UserMessage,
+)
+from agentkit._output import (
+    DEFAULT_OUTPUT_RETRIES,
+    NO_OUTPUT,
+    TEXT_OUTPUT,
+    OutputJudge,
+    OutputMode,
+    OutputSpec,
+    build_output_spec,
 )
 from agentkit._pause import Approval, Paused, ResumeError, check_decisions, tools_fingerprint
 from agentkit._stream import EventStream
@@ -92,6 +105,9 @@ _log = get_logger("agentkit.loop")
 
 EventListener: TypeAlias = Callable[[AgentEvent], Awaitable[None] | None]
 
+#: The type of a run's output; ``str`` (the final text) for a run without an output type.
+OutT = TypeVar("OutT", default=str)
+
 
 def _new_run_id() -> str:
     return uuid.uuid4().hex[:16]
@@ -118,7 +134,10 @@ class LoopConfig:
     call's tool timeout. ``limits`` caps what the run may spend (see
     :class:`UsageLimits`). ``clock`` (seconds, for durations and the
     ``seconds`` limit) and ``new_id`` (run ids) are the loop's only sources of
-    time and identity.
+    time and identity. ``output_type`` makes the run end with a value of that
+    type, given in ``output_mode`` and sent back at most ``output_retries``
+    times when invalid (see ``docs/guides/output.md``); ``output_spec`` is
+    what it became.
     """
 
     provider: Provider
@@ -138,6 +157,10 @@ class LoopConfig:
     limits: UsageLimits | None = None
     clock: Callable[[], float] = time.perf_counter
     new_id: Callable[[], str] = _new_run_id
+    output_type: Any = None
+    output_mode: OutputMode = "tool"
+    output_retries: int = DEFAULT_OUTPUT_RETRIES
+    output_spec: OutputSpec | None = field(init=False, default=None, repr=False, eq=False)
 
     def __attrs_post_init__(self) -> None:
         if self.max_turns is not None and (
@@ -164,11 +187,27 @@ class LoopConfig:
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise ValueError(f"duplicate tool names: {duplicates}")
+        provider, model = self.provider, self.options.model
+        spec = build_output_spec(
+            self.output_type,
+            self.output_mode,
+            self.output_retries,
+            tool_names=frozenset(names),
+            native_supported=lambda: _supports_native_output(provider, model),
+            provider_name=provider.name,
+            model=model,
+        )
+        object.__setattr__(self, "output_spec", spec)  # derived once, the config stays frozen
+
+
+def _supports_native_output(provider: Provider, model: str) -> bool:
+    check = getattr(provider, "supports_native_output", None)
+    return callable(check) and check(model) is True
 
 
 @define(frozen=True, slots=True)
-class RunResult:
-    """What a run produced: its new messages, their summed usage and why it stopped.
+class RunResult(Generic[OutT]):
+    """What a run produced: its new messages, their summed usage, why it stopped, its output.
 
     ``limit_exceeded`` says which usage limit ended the run when it stopped
     with ``StopReason.USAGE_LIMIT`` (``UsageLimits(on_exceed="stop")``).
@@ -180,6 +219,23 @@ class RunResult:
     stop_reason: StopReason
     limit_exceeded: ExceededLimit | None = None
     paused: Paused | None = None
+    _output: Any = field(default=TEXT_OUTPUT, alias="output", repr=False)
+
+    @property
+    def output(self) -> OutT:
+        """The run's output: a value of the output type, or the final text without one.
+
+        Raises :class:`~agentkit.OutputError` when the run stopped (aborted, a
+        turn or usage limit, a tool's ``terminate``...) before a valid output.
+        """
+        value = self._output
+        if value is TEXT_OUTPUT:
+            return self.text  # type: ignore[return-value]  # OutT is str without an output type
+        if value is NO_OUTPUT:
+            raise OutputError(
+                f"the run stopped ({self.stop_reason.value}) before the model gave its output"
+            )
+        return value  # type: ignore[no-any-return]
 
     @property
     def last_assistant(self) -> AssistantMessage | None:
@@ -215,7 +271,7 @@ class RunOwner(Protocol):
     def run_finished(self, error: BaseException | None) -> None: ...
 
 
-RunStream: TypeAlias = EventStream[AgentEvent, RunResult]
+RunStream: TypeAlias = EventStream[AgentEvent, RunResult[Any]]
 
 # A model stop that also ends the run reports itself as the run's reason.
 _FINAL_REASONS = frozenset({StopReason.LENGTH, StopReason.REFUSAL})
@@ -376,6 +432,17 @@ class _Run:
         self.turn = 0
         self.tools = {t.name: t for t in config.tools}
         self.tool_definitions = tuple(t.definition for t in config.tools)
+        self.system = config.system_prompt
+        self.options = config.options
+        spec = config.output_spec
+        self.output = OutputJudge(spec) if spec is not None else None
+        self.output_value: Any = TEXT_OUTPUT if spec is None else NO_OUTPUT
+        if spec is not None and spec.mode == "tool":
+            self.tool_definitions = (*self.tool_definitions, spec.definition)
+        elif spec is not None and spec.mode == "prompted":
+            self.system = (*self.system, spec.instructions())
+        elif spec is not None:
+            self.options = attrs.evolve(self.options, output_schema=spec.schema)
         self.transform_seen: set[str] = set()
         self.log = _log.bind(run_id=run_id, model=config.options.model)
         self.abort = config.abort or AbortSignal()
@@ -481,7 +548,14 @@ class _Run:
             raise
         finally:
             unregister()
-        result = RunResult(tuple(self.new_messages), self.usage, stop, self.exceeded, self.paused)
+        result: RunResult[Any] = RunResult(
+            tuple(self.new_messages),
+            self.usage,
+            stop,
+            self.exceeded,
+            self.paused,
+            output=self.output_value,
+        )
         await self.emit(AgentEnd(result.messages, result.usage, stop, self.paused))
         out.end(result)
         self.log.info(
@@ -557,7 +631,13 @@ class _Run:
             if self.paused is not None:
                 await self.emit(TurnEnd(self.turn, last))
                 return StopReason.PAUSED
-            more = bool(last.tool_calls or pending)
+            retry: list[Message] = []
+            if self.output is not None:
+                accepted, answered, retry = await self.settle_output(last)
+                results += answered
+                if accepted:
+                    return await self.end_with_output(last, results, terminate, pending)
+            more = bool(last.tool_calls or pending or retry)
             stop = self.stop_before_turn(more)
             if self.exceeded is not None and stop is not StopReason.ABORTED:
                 stop = StopReason.USAGE_LIMIT
@@ -575,6 +655,7 @@ class _Run:
             if more:
                 if not pending:
                     pending = self.poll_steering()
+                pending = [*retry, *pending]  # the output's feedback, then what was queued
                 continue
             # The model is done; only messages queued since can continue the run.
             if self.stop_before_turn(True) is None:
@@ -590,7 +671,7 @@ class _Run:
         self, answer: AssistantMessage
     ) -> tuple[tuple[ToolResultMessage, ...], bool, list[Message]]:
         """Run the answer's calls the limits allow; the others get an error result."""
-        calls = answer.tool_calls
+        calls = self.calls_to_run(answer)
         admitted = len(calls)
         if self.exceeded is not None:
             admitted = 0  # the answer itself crossed a limit: nothing more runs
@@ -610,6 +691,7 @@ class _Run:
                 # The finished results join the history now: they are kept, pause or not.
                 for result in batch.results:
                     await self.add_message(result)
+                await self.decline_output_at_pause(answer)
                 self.pause(batch.pending, batch.steering, batch.terminate)
                 return (), False, []
             results.extend(batch.results)
@@ -676,6 +758,78 @@ class _Run:
             return StopReason.TOOL_TERMINATED
         return None
 
+    def calls_to_run(self, answer: AssistantMessage) -> tuple[ToolCall, ...]:
+        """The answer's tool calls, but those of the output tool (:meth:`settle_output`'s)."""
+        output = self.output
+        if output is None:
+            return answer.tool_calls
+        return tuple(c for c in answer.tool_calls if not output.spec.claims(c))
+
+    # ------------------------------------------------------------------ the output
+
+    async def settle_output(
+        self, answer: AssistantMessage
+    ) -> tuple[bool, tuple[ToolResultMessage, ...], list[Message]]:
+        """Judge ``answer`` against the output type: (accepted, output-call results, feedback).
+
+        The output tool's calls get their results here, after the other tools;
+        used-up retries end the run with :class:`~agentkit.OutputValidationError`.
+        """
+        assert self.output is not None
+        verdict = self.output.judge(answer, aborted=self.aborted())
+        for call, result in verdict.answered:
+            await self.emit(ToolExecutionStart(call, final_result=True))
+            await self.emit(ToolExecutionEnd(call, result, final_result=True))
+            await self.add_message(result)
+        if verdict.error is not None:
+            self.log.info("run.output_invalid", attempts=verdict.error.attempts)
+            raise verdict.error
+        if verdict.accepted:
+            self.output_value = verdict.value
+        elif verdict.retry or any(r.is_error for _, r in verdict.answered):
+            self.log.info("run.output_retry", failures=self.output.failures)
+        return verdict.accepted, tuple(r for _, r in verdict.answered), list(verdict.retry)
+
+    async def decline_output_at_pause(self, answer: AssistantMessage) -> None:
+        """Answer the output tool's calls of a batch that pauses, before the pause is taken.
+
+        Calls waiting for approval come first: the model gives its output again
+        once they are answered (the attempt does not count against the retries).
+        """
+        output = self.output
+        if output is None:
+            return
+        declined = [c for c in answer.tool_calls if output.spec.claims(c)]
+        for call in declined:
+            result = ToolResultMessage(
+                call.id,
+                call.name,
+                "Not accepted yet: the run paused for a human to approve other tool calls "
+                "of this answer. Give the final result again once their results are in.",
+                is_error=True,
+            )
+            await self.emit(ToolExecutionStart(call, final_result=True))
+            await self.emit(ToolExecutionEnd(call, result, final_result=True))
+            await self.add_message(result)
+
+    async def end_with_output(
+        self,
+        last: AssistantMessage,
+        results: tuple[ToolResultMessage, ...],
+        terminate: bool,
+        pending: list[Message],
+    ) -> StopReason:
+        """End the turn and the run that has its output; queued follow-ups wait for the next."""
+        stop = self.stop_before_turn(False)
+        if stop is None and self.exceeded is not None:
+            stop = StopReason.USAGE_LIMIT
+        if stop is None and terminate:
+            stop = StopReason.TOOL_TERMINATED
+        for message in pending:  # steering taken from the queue joins the history
+            await self.add_message(message)
+        await self.emit(TurnEnd(self.turn, last, results))
+        return stop or StopReason.STOP
+
     def tool_environment(self) -> ToolEnvironment:
         config = self.config
         assert self.emitter is not None
@@ -694,7 +848,7 @@ class _Run:
     # ------------------------------------------------------------------ the model
 
     def request_context(self) -> Context:
-        context = Context(self.config.system_prompt, tuple(self.history), self.tool_definitions)
+        context = Context(self.system, tuple(self.history), self.tool_definitions)
         transform = self.config.transform
         if transform is None:
             return context
@@ -721,7 +875,7 @@ class _Run:
         log = self.log.bind(turn=self.turn, provider=provider.name)
         log.debug("provider.request", messages=len(context.messages))
         self.requests += 1
-        answer_stream = provider.stream(context, self.config.options)  # the model effect
+        answer_stream = provider.stream(context, self.options)  # the model effect
         # Structural, as the protocol says: any object that behaves as an AssistantStream.
         missing = [
             name for name in _STREAM_METHODS if not callable(getattr(answer_stream, name, None))

@@ -13,11 +13,17 @@ Reasoning: ``ReasoningOptions(budget_tokens=N)`` becomes
 earlier); ``effort`` becomes ``thinking: {"type": "adaptive"}`` with
 ``output_config: {"effort": ...}`` (Claude 4.6 and later; ``minimal`` is
 sent as ``low``).
+
+Native structured output: ``ModelOptions.output_schema`` becomes
+``output_config: {"format": {"type": "json_schema", "schema": ...}}`` (next to
+``effort``), for the models that have it: Claude 4.5 and later
+(:func:`claude_json_output`).
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -37,6 +43,7 @@ from agentkit._messages import (
     UserContent,
     UserMessage,
 )
+from agentkit._models import model_key
 from agentkit._stream import EventStream
 from agentkit.providers._base import (
     AnswerOut,
@@ -61,6 +68,7 @@ __all__ = [
     "DEFAULT_MAX_TOKENS",
     "AnthropicProvider",
     "build_messages",
+    "claude_json_output",
 ]
 
 ANTHROPIC_BASE_URL = "https://api.anthropic.com"
@@ -80,6 +88,21 @@ _STOP = {
     "tool_use": StopReason.TOOL_USE,
     "refusal": StopReason.REFUSAL,
 }
+
+
+_VERSION = re.compile(r"^claude-[a-z]+-([0-9]+)(?:\.([0-9]+))?")
+
+
+def claude_json_output(model: str) -> bool:
+    """Whether the Claude ``model`` (any spelling) has native JSON output: 4.5 and later.
+
+    Anthropic's structured outputs are generally available for Claude Opus,
+    Sonnet and Haiku 4.5 and every later model.
+    """
+    match = _VERSION.match(model_key(model))
+    if match is None:
+        return False
+    return (int(match.group(1)), int(match.group(2) or 0)) >= (4, 5)
 
 
 def _marked(block: dict[str, Any], cache: CacheControl | None) -> dict[str, Any]:
@@ -184,6 +207,10 @@ class AnthropicProvider(HTTPProviderBase):
         )
         self._extra_headers = dict(headers or {})
 
+    def supports_native_output(self, model: str) -> bool:
+        """Whether ``model`` takes ``ModelOptions.output_schema`` (Claude 4.5 and later)."""
+        return claude_json_output(model)
+
     def _headers(self) -> dict[str, str]:
         headers = {
             "content-type": "application/json",
@@ -224,6 +251,9 @@ class AnthropicProvider(HTTPProviderBase):
             effort = "low" if reasoning.effort == "minimal" else reasoning.effort
             body["thinking"] = {"type": "adaptive"}
             body["output_config"] = {"effort": effort}
+        if options.output_schema is not None:
+            output_format = {"type": "json_schema", "schema": options.output_schema}
+            body.setdefault("output_config", {})["format"] = output_format
         if options.temperature is not None:
             body["temperature"] = options.temperature
         if options.stop:

@@ -129,6 +129,10 @@ class ModelOptions:
     """What to ask of the model for one request.
 
     ``extra`` holds provider-specific request fields, merged into the body last.
+    ``output_schema`` asks for native structured output: the answer's text must
+    be JSON matching this object schema (its ``title`` names it); the loop sets
+    it for ``output_mode="native"``, and only for a provider whose
+    ``supports_native_output(model)`` is true.
     """
 
     model: str
@@ -137,6 +141,7 @@ class ModelOptions:
     reasoning: ReasoningOptions | None = None
     stop: tuple[str, ...] = ()
     extra: dict[str, Any] = field(factory=dict)
+    output_schema: dict[str, Any] | None = None
 
     def __attrs_post_init__(self) -> None:
         if not isinstance(self.model, str) or not self.model:
@@ -159,6 +164,10 @@ class ModelOptions:
             raise TypeError(f"ModelOptions.stop must be a tuple of str, got {self.stop!r}")
         if not isinstance(self.extra, Mapping):
             raise TypeError(f"ModelOptions.extra must be a dict, got {self.extra!r}")
+        if self.output_schema is not None and not isinstance(self.output_schema, Mapping):
+            raise TypeError(
+                f"ModelOptions.output_schema must be a dict, got {self.output_schema!r}"
+            )
 
 
 _EFFORTS = ("minimal", "low", "medium", "high", "max")

@@ -34,7 +34,13 @@ from agentkit.providers._errors import (
     midstream_error,
 )
 from agentkit.providers._http import HTTPProviderBase, RetryPolicy, SSEReader, Timeouts
-from agentkit.providers._openai_format import CacheMode, ChunkState, build_messages, build_tools
+from agentkit.providers._openai_format import (
+    CacheMode,
+    ChunkState,
+    build_messages,
+    build_tools,
+    response_format,
+)
 from agentkit.providers._sse import ServerSentEvent
 from agentkit.providers._usage import openai_usage
 
@@ -57,6 +63,14 @@ class OpenAICompatibleProvider(HTTPProviderBase):
     name = "openai_compatible"
     _cache_mode: CacheMode = "strip"
     _derive_cache_writes = False
+
+    def supports_native_output(self, model: str) -> bool:
+        """True: the server is sent ``response_format`` and answers for itself.
+
+        A server without JSON-schema output refuses the request (an HTTP
+        error, a typed :class:`~agentkit.ProviderError`).
+        """
+        return True
 
     def __init__(
         self,
@@ -115,6 +129,8 @@ class OpenAICompatibleProvider(HTTPProviderBase):
             body["temperature"] = options.temperature
         if options.stop:
             body["stop"] = list(options.stop)
+        if options.output_schema is not None:
+            body["response_format"] = response_format(options.output_schema)
         body.update(self._reasoning(options))
         body.update(self._extra_fields(context, options))
         body.update(options.extra)

@@ -17,6 +17,7 @@ string and an array from one turn to the next.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import Any, Literal
 
@@ -38,7 +39,15 @@ from agentkit._messages import (
 from agentkit.providers._base import AssistantMessageBuilder
 from agentkit.providers._errors import ResponseFormatError, midstream_error, redact
 
-__all__ = ["CacheMode", "ChunkState", "as_text", "build_messages", "build_tools"]
+__all__ = [
+    "CacheMode",
+    "ChunkState",
+    "as_text",
+    "build_messages",
+    "build_tools",
+    "response_format",
+    "strict_schema",
+]
 
 CacheMode = Literal["text_parts", "strip"]
 
@@ -391,3 +400,41 @@ def as_text(value: Any) -> str:
     if value.__class__ is str:
         return str(value)
     raise TypeError(f"expected a string, got {type(value).__name__}")
+
+
+def response_format(schema: dict[str, Any]) -> dict[str, Any]:
+    """The ``response_format`` asking for JSON matching ``schema`` (named by its ``title``).
+
+    ``strict`` is set when the schema meets OpenAI's strict-mode rules (every
+    object closed, every property required); otherwise the schema is a
+    guide the service need not enforce, and the loop still validates.
+    """
+    title = schema.get("title")
+    name = title if isinstance(title, str) and _SCHEMA_NAME.fullmatch(title) else "output"
+    return {
+        "type": "json_schema",
+        "json_schema": {"name": name, "schema": schema, "strict": strict_schema(schema)},
+    }
+
+
+_SCHEMA_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+def strict_schema(schema: Any) -> bool:
+    """Whether ``schema`` meets strict mode: each object has ``additionalProperties: false``
+    and lists every property in ``required``."""
+    if not isinstance(schema, dict):
+        return True
+    properties = schema.get("properties")
+    if schema.get("type") == "object" or properties is not None:
+        if schema.get("additionalProperties") is not False or not isinstance(properties, dict):
+            return False
+        if set(schema.get("required", ())) != set(properties):
+            return False
+    children: list[Any] = list((properties or {}).values())
+    for key in ("items", "additionalProperties", "not"):
+        children.append(schema.get(key))
+    for key in ("prefixItems", "anyOf", "allOf", "oneOf"):
+        children.extend(schema.get(key) or ())
+    children.extend((schema.get("$defs") or {}).values())
+    return all(strict_schema(child) for child in children)

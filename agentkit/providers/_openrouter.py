@@ -17,6 +17,12 @@ What differs from a plain OpenAI-compatible server:
   report ``cache_write_tokens``, writes are derived from the cost and the
   model's list prices and the usage says so (``cache_write_derived``).
 
+Native structured output (``ModelOptions.output_schema``) is sent as
+``response_format`` with ``provider.require_parameters: true``, so OpenRouter
+routes only to upstreams that honour it and refuses the request when none
+does, instead of dropping the field. Claude models (``anthropic/...``) have it
+from 4.5 on; other models are left to OpenRouter to refuse.
+
 No ``anthropic-beta`` header is ever sent: prompt caching needs none.
 """
 
@@ -30,6 +36,7 @@ import httpx
 
 from agentkit._json import canonical_json
 from agentkit._messages import Context
+from agentkit.providers._anthropic import claude_json_output
 from agentkit.providers._base import ModelOptions
 from agentkit.providers._http import RetryPolicy, Timeouts
 from agentkit.providers._openai_compat import OpenAICompatibleProvider, env_key
@@ -95,6 +102,17 @@ class OpenRouterProvider(OpenAICompatibleProvider):
         self.session_id = session_id
         self.sticky = sticky
 
+    def supports_native_output(self, model: str) -> bool:
+        """False for Claude models before 4.5; other models OpenRouter refuses itself.
+
+        Requests with an output schema require it of the upstream
+        (``provider.require_parameters``), so an unsupported model fails with
+        an HTTP error rather than answering unconstrained.
+        """
+        if model.lower().startswith("anthropic/"):
+            return claude_json_output(model)
+        return True
+
     def _reasoning(self, options: ModelOptions) -> dict[str, Any]:
         reasoning = options.reasoning
         if reasoning is None:
@@ -110,6 +128,9 @@ class OpenRouterProvider(OpenAICompatibleProvider):
         fields: dict[str, Any] = {}
         if self.provider_routing:
             fields["provider"] = self.provider_routing
+        if options.output_schema is not None:
+            # Never routed to an upstream that would ignore the schema (unless asked).
+            fields["provider"] = {"require_parameters": True, **fields.get("provider", {})}
         session = self.session_id or (
             conversation_session_id(context, options.model) if self.sticky else None
         )

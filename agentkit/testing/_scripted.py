@@ -90,7 +90,10 @@ class ScriptedProvider:
     """Answers each request with the next reply of ``script``, or from a policy function.
 
     ``requests`` records the context of every request, as the provider got it
-    (after the transforms), so tests can check what a real service would see.
+    (after the transforms), so tests can check what a real service would see;
+    ``options`` the options of each. It accepts native structured output
+    (``ModelOptions.output_schema``) for any model, without enforcing it: the
+    script says what the model answers.
     """
 
     def __init__(self, script: Sequence[ScriptItem] | Policy, *, name: str = "scripted") -> None:
@@ -103,6 +106,7 @@ class ScriptedProvider:
             self._script = tuple(script)
         self._next = 0
         self.requests: list[Context] = []
+        self.options: list[ModelOptions] = []
 
     @property
     def name(self) -> str:
@@ -116,9 +120,14 @@ class ScriptedProvider:
     def __repr__(self) -> str:
         return f"<ScriptedProvider {self._name!r}, {len(self.requests)} requests>"
 
+    def supports_native_output(self, model: str) -> bool:
+        """True: a script can play any model's natively structured answer."""
+        return True
+
     def stream(self, context: Context, options: ModelOptions) -> AssistantStream:
         number = len(self.requests) + 1
         self.requests.append(context)
+        self.options.append(options)
         reply = self._take(context, options)
 
         async def produce(out: AnswerOut) -> None:

@@ -33,6 +33,7 @@ from agentkit.testing.emulator._model import (
     Turn,
     demo_policy,
 )
+from agentkit.testing.emulator._output import output_policy
 from agentkit.testing.emulator._server import Emulator, EmulatorUnavailableError
 from agentkit.testing.emulator._state import (
     CacheReport,
@@ -58,6 +59,7 @@ __all__ = [
     "ModelTool",
     "ModelPolicy",
     "demo_policy",
+    "output_policy",
     "Fault",
     "FaultError",
     "StatusFault",

@@ -20,6 +20,7 @@ from agentkit.testing.emulator._common import (
     strip_marker,
 )
 from agentkit.testing.emulator._model import Block, ModelRequest, ModelTool, Turn
+from agentkit.testing.emulator._output import anthropic_output_schema
 from agentkit.testing.emulator._tokens import IMAGE_TOKENS, json_tokens, text_tokens
 
 __all__ = ["parse_request"]
@@ -184,5 +185,6 @@ def parse_request(body: Any, *, collapse_tool_runs: bool = True) -> ParsedCall:
         tools=tuple(tools),
         max_tokens=max_tokens,
         thinking=isinstance(thinking, Mapping) and thinking.get("type") in ("enabled", "adaptive"),
+        output_schema=anthropic_output_schema(body, model),
     )
     return ParsedCall(request, builder.positions(), breakpoints, stream=bool(body.get("stream")))

@@ -69,7 +69,11 @@ class ModelTool:
 
 @define(frozen=True, slots=True)
 class ModelRequest:
-    """What the scripted model is shown: the API, model, system text, turns and tools."""
+    """What the scripted model is shown: the API, model, system text, turns and tools.
+
+    ``output_schema`` is the JSON schema the answer's text must match when the
+    request asks for native structured output.
+    """
 
     api: Literal["anthropic", "openrouter"]
     model: str
@@ -78,6 +82,7 @@ class ModelRequest:
     tools: tuple[ModelTool, ...]
     max_tokens: int | None
     thinking: bool
+    output_schema: Mapping[str, Any] | None = None
 
 
 @define(frozen=True, slots=True)
@@ -192,6 +197,17 @@ def _last_user_text(turn: Turn) -> str:
     return " ".join(b.text for b in turn.blocks if b.kind == "text")
 
 
+def _chosen(request: ModelRequest, last: Turn, skipped: str) -> list[ModelTool]:
+    """The tools sharing a word with the last user text (never the ``skipped`` one)."""
+    words = _words(_last_user_text(last))
+    return [
+        tool
+        for tool in request.tools
+        if tool.name != skipped
+        and words & (_words(tool.name.replace("_", " ")) | _words(tool.description))
+    ]
+
+
 def demo_policy(request: ModelRequest) -> ModelReply:
     """A deterministic policy good enough for a demo.
 
@@ -201,11 +217,23 @@ def demo_policy(request: ModelRequest) -> ModelReply:
     - The last turn holds tool results: answer with a summary of them.
     - Otherwise: a short answer quoting the user.
 
-    With thinking on, a short thinking block comes first.
+    With thinking on, a short thinking block comes first. A request for typed
+    output (any of agentkit's modes) gets its output, made from the schema,
+    where it would otherwise answer in text.
     """
+    # A late import: the output module builds on this module's values.
+    from agentkit.testing.emulator._output import (  # noqa: PLC0415
+        OUTPUT_TOOL,
+        answer_output,
+        output_request,
+    )
+
+    asked = output_request(request)
     last = request.turns[-1] if request.turns else Turn("user", ())
     results = [b for b in last.blocks if b.kind == "tool_result"]
     thinking = None
+    if asked is not None and (results or not _chosen(request, last, OUTPUT_TOOL)):
+        return answer_output(*asked)
     if results:
         calls = {b.id: b.name for t in request.turns for b in t.blocks if b.kind == "tool_use"}
         parts = [f"{calls.get(b.id, 'tool')}: {b.text}" for b in results]
@@ -214,12 +242,7 @@ def demo_policy(request: ModelRequest) -> ModelReply:
             thinking = f"I have {len(results)} tool result(s); I will summarise them."
         return ModelReply(text=text, thinking=thinking)
     said = _last_user_text(last)
-    words = _words(said)
-    chosen = [
-        tool
-        for tool in request.tools
-        if words & (_words(tool.name.replace("_", " ")) | _words(tool.description))
-    ]
+    chosen = _chosen(request, last, OUTPUT_TOOL)
     if chosen:
         names = ", ".join(t.name for t in chosen)
         if request.thinking:

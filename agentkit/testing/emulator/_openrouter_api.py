@@ -25,6 +25,7 @@ from agentkit.testing.emulator._common import (
     strip_marker,
 )
 from agentkit.testing.emulator._model import Block, ModelRequest, ModelTool, Turn
+from agentkit.testing.emulator._output import openrouter_output_schema
 from agentkit.testing.emulator._tokens import IMAGE_TOKENS, json_tokens, text_tokens
 
 __all__ = ["is_claude", "parse_request"]
@@ -253,6 +254,7 @@ def parse_request(
         tuple(tools),
         max_tokens,
         thinking,
+        openrouter_output_schema(body, model),
     )
     return ParsedCall(
         request,
