@@ -79,6 +79,9 @@ from agentkit._tools import (
     ToolOutputError,
     ToolResult,
     ToolThreadLimitError,
+    ToolThreadLimits,
+    collect_tools,
+    configure_tool_threads,
     tool,
 )
 from agentkit.providers import (
@@ -139,6 +142,9 @@ __all__ = [
     "ToolContext",
     "ToolResult",
     "ToolCallDecision",
+    "collect_tools",
+    "configure_tool_threads",
+    "ToolThreadLimits",
     # messages and context
     "Message",
     "UserMessage",

@@ -434,7 +434,7 @@ class Agent(Generic[OutT]):
     def _build_transform_context(self) -> Pipeline:
         """The pipeline run before each provider call: defaults, ``transforms``, then the hook."""
         # Caching first: a later transform that appends volatile text then lands after
-        # the last marker instead of under it (see docs/api/transforms.md).
+        # the last marker instead of under it (see docs/concepts/transforms.md).
         steps: list[Transform] = [self.caching, *self.transforms]
         if _overrides(type(self), "transform_context"):
             steps.append(self.transform_context)

@@ -6,7 +6,7 @@ tool asks to end the run, a usage limit (:class:`UsageLimits`) is hit, a tool
 call waits for a human's decision (the run pauses, see :class:`~agentkit.Paused`),
 or the run is aborted. Everything it does is an
 event on the returned :class:`~agentkit.EventStream`; its result is a
-:class:`RunResult`. The contract for failures is in ``docs/api/agent_loop.md``.
+:class:`RunResult`. The contract for failures is in ``docs/concepts/loop.md``.
 
 The loop is a deterministic orchestrator over exactly two effects: "call the
 model with this context" (:meth:`Provider.stream`) and "run this tool call"

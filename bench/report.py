@@ -304,7 +304,7 @@ def _transforms(results: dict[str, Any], plot: bool) -> str:
     first, last = data["rows"][0]["messages"], data["rows"][-1]["messages"]
     text = f"""## 4. Transforms
 
-The default pipeline (`Pipeline((cache_breakpoints,))`, what an `Agent` runs when
+The default pipeline (`Pipeline((CacheBreakpoints(),))`, what an `Agent` runs when
 the user adds nothing) on contexts of a coding session's mix of messages, for a
 Claude model through the Anthropic provider, with a fresh `TransformInfo` per
 call as the loop gives each turn. Medians of 7 samples of many calls.

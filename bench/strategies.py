@@ -145,7 +145,7 @@ STRATEGIES: tuple[Strategy, ...] = (
     Strategy("pi_mono", "system + last user message (pi-mono)", pi_mono),
     Strategy("opencode", "first 2 system + last 2 messages (opencode)", opencode),
     Strategy("pydantic_ai", "last tool + system + newest message (pydantic-ai)", pydantic_ai),
-    Strategy("agentkit", "agentkit default (`cache_breakpoints`)", cache_breakpoints),
+    Strategy("agentkit", "agentkit default (`CacheBreakpoints()`)", cache_breakpoints),
     Strategy(
         "agentkit_1h",
         "agentkit, 1h prefix (`CacheBreakpoints(mode='1h')`)",

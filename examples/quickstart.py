@@ -1,23 +1,39 @@
-"""Quickstart: subclass Agent, give it two tools, and watch it stream, call tools and cache.
+"""Quickstart: an agent with two tools, streaming, calling tools, and caching its prompt.
 
     python examples/quickstart.py          (or: make demo)
 
-It talks to agentkit's local emulator of the OpenRouter API, started
-in-process: offline, free, with Anthropic's caching rules, even when an API
-key is exported. With AGENTKIT_LIVE=1 (and OPENROUTER_API_KEY) the same code
-talks to OpenRouter (a few cents); the header says which.
-After every request it prints the tokens read from and written to the cache
-and the cost; at the end, what caching saved.
+It talks to agentkit's local API emulator, started in-process: offline, free,
+with Anthropic's caching rules, even when an API key is exported. With
+AGENTKIT_LIVE=1 (and OPENROUTER_API_KEY) the same agent talks to OpenRouter
+(a few cents); the first line says which. After every request it prints what
+was read from and written to the prompt cache, and at the end what caching
+saved. Only public API: ``agentkit`` and ``agentkit.testing.emulator``.
 """
 
 from __future__ import annotations
 
-import anyio
-from rich.console import Console
+import os
+from contextlib import AsyncExitStack
 
-from agentkit import Agent, tool
-from agentkit.cli.display import RunDisplay
-from agentkit.cli.providers import open_session
+import anyio
+
+from agentkit import (
+    Agent,
+    AssistantMessage,
+    MessageEnd,
+    MessageUpdate,
+    OpenRouterProvider,
+    Provider,
+    TextDelta,
+    ToolExecutionEnd,
+    ToolExecutionStart,
+    Usage,
+    find_model,
+    tool,
+)
+from agentkit.testing.emulator import Emulator
+
+MODEL = "anthropic/claude-sonnet-4.5"
 
 CITY_NOTES = {
     "Paris": "Museums close on Mondays or Tuesdays; book the Louvre online. The metro is "
@@ -56,10 +72,21 @@ QUESTIONS = [
     "And what's the weather in Oslo, in case I go there instead?",
 ]
 
+WHAT_IS_CACHED = """\
+What is cached: every request starts with the same prefix, the tool definitions
+and the long system prompt, followed by the conversation so far. agentkit marks
+the end of the prefix and the end of the conversation for the prompt cache: the
+first request writes both, and every later request reads everything the one
+before wrote and writes only the new turns.
+In each request line, `input` is the UNCACHED input (full price), `cache read`
+came from the cache (a tenth of the input price) and `cache write` went into it
+(1.25 times the input price)."""
+
 
 class TravelAgent(Agent):
     """Plans a day out: knows the weather and adds up costs."""
 
+    model = MODEL
     system_prompt = SYSTEM_PROMPT
 
     @tool
@@ -84,18 +111,102 @@ class TravelAgent(Agent):
         return round(a + b, 2)
 
 
+def live_requested() -> bool:
+    """AGENTKIT_LIVE=1 asks for a real service; 0 or unset, the emulator."""
+    value = os.environ.get("AGENTKIT_LIVE", "").strip()
+    if value not in ("", "0", "1"):
+        raise SystemExit(f"AGENTKIT_LIVE={value!r}: use 1 for a real service, 0 for the emulator")
+    return value == "1"
+
+
+async def open_provider(stack: AsyncExitStack) -> Provider:
+    """The provider to use, closed with ``stack``; prints where requests go."""
+    if live_requested():
+        print(f"agentkit quickstart · LIVE · {MODEL} via OpenRouter (billed to OPENROUTER_API_KEY)")
+        return await stack.enter_async_context(OpenRouterProvider())
+    emulator = await stack.enter_async_context(Emulator())
+    print(
+        f"agentkit quickstart · offline · {MODEL} via the local emulator at "
+        f"{emulator.base_url} (free; AGENTKIT_LIVE=1 for a real service)"
+    )
+    return await stack.enter_async_context(emulator.openrouter_provider())
+
+
+def describe(number: int, usage: Usage) -> str:
+    """One request's tokens and cost, and what the cache did."""
+    line = (
+        f"  request {number}: input {usage.input:,} · cache read {usage.cache_read:,} "
+        f"· cache write {usage.cache_write:,} · output {usage.output:,} · ${usage.cost:.6f}"
+    )
+    if usage.cache_read == 0 and usage.cache_write:
+        what = f"wrote the prefix and the conversation to the cache ({usage.cache_write:,} tokens)"
+    elif usage.cache_read:
+        what = (
+            f"read {usage.cache_read:,} tokens from the cache, "
+            f"wrote the {usage.cache_write:,} new ones"
+        )
+    else:
+        what = "nothing read from or written to the cache"
+    return f"{line}\n    ↳ {what}"
+
+
+def uncached_cost(usage: Usage) -> float | None:
+    """What the same tokens would cost with no caching, at the model's list prices."""
+    info = find_model(MODEL)
+    if info is None or info.input_price is None or info.output_price is None:
+        return None
+    return (usage.prompt * info.input_price + usage.output * info.output_price) / 1_000_000
+
+
+def print_summary(requests: list[Usage]) -> None:
+    header = ("request", "input (uncached)", "cache read", "cache write", "output", "cost")
+    total = sum(requests, start=Usage())
+    rows = [
+        [label, f"{u.input:,}", f"{u.cache_read:,}", f"{u.cache_write:,}", f"{u.output:,}"]
+        for label, u in [*((str(n), u) for n, u in enumerate(requests, 1)), ("total", total)]
+    ]
+    for row, u in zip(rows, [*requests, total], strict=True):
+        row.append(f"${u.cost:.6f}")
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        print("  ".join(cell.rjust(width) for cell, width in zip(row, widths, strict=True)))
+    without = uncached_cost(total)
+    if without is None or without <= 0:
+        print("No list prices for this model: the saving is unknown.")
+        return
+    saved = without - total.cost
+    print(
+        f"Caching saved ${saved:.6f} ({saved / without:.0%}): ${total.cost:.6f} instead of "
+        f"${without:.6f} without caching;\n"
+        f"{total.cache_read:,} of {total.prompt:,} prompt tokens came from the cache."
+    )
+    if total.input == 0:
+        print("`input` is 0 on every row: each prompt token was read from or written to the cache.")
+
+
 async def main() -> None:
-    console = Console(highlight=False)
-    # The emulator, unless AGENTKIT_LIVE=1 asks for a real service.
-    async with open_session() as session:
-        console.print(f"[bold]agentkit quickstart[/] · {session.model} via {session.where}")
-        agent = TravelAgent(provider=session.provider, model=session.model)
-        display = RunDisplay(console)
+    async with AsyncExitStack() as stack:
+        provider = await open_provider(stack)
+        print(WHAT_IS_CACHED)
+        agent = TravelAgent(provider=provider)
+        requests: list[Usage] = []
         for question in QUESTIONS:
-            console.rule(f"[bold]{question}")
-            await display.show(agent.prompt(question))
-        console.rule()
-        display.print_summary()
+            print(f"\n> {question}")
+            async with agent.prompt(question) as stream:
+                async for event in stream:
+                    match event:
+                        case MessageUpdate(delta=TextDelta(text=text)):
+                            print(text, end="", flush=True)
+                        case MessageEnd(message=AssistantMessage(usage=usage)):
+                            requests.append(usage)
+                            print(f"\n{describe(len(requests), usage)}")
+                        case ToolExecutionStart(call=call):
+                            arguments = ", ".join(f"{k}={v!r}" for k, v in call.arguments.items())
+                            print(f"  tool {call.name}({arguments})")
+                        case ToolExecutionEnd(call=call, result=result):
+                            print(f"  → {call.name}: {result.text}")
+        print()
+        print_summary(requests)
 
 
 if __name__ == "__main__":

@@ -176,7 +176,7 @@ def test_growing_by_one_request_keeps_the_previous_tail_marked(
     if old_tail is None or old_tail not in markers(old_out):
         return
     assert old_tail in markers(new_out), "the previous request's tail is not read"
-    # Anthropic's prefix hash ignores the markers themselves (see docs/api/caching.md).
+    # Anthropic's prefix hash ignores the markers themselves (see docs/concepts/caching.md).
     _, m, b = old_tail
     old_prefix = strip_markers(old_out)
     new_prefix = strip_markers(new_out)
@@ -533,7 +533,7 @@ def test_bad_configuration_is_rejected(bad: dict[str, Any]) -> None:
 
 
 def test_docs_minimum_token_table_matches_the_model_table() -> None:
-    page = (Path(__file__).parent.parent / "docs" / "api" / "caching.md").read_text()
+    page = (Path(__file__).parent.parent / "docs" / "concepts" / "caching.md").read_text()
     rows = dict(re.findall(r"^\| `(claude-[a-z0-9.\-]+)` \| ([0-9,]+) \|", page, re.M))
     table = {
         m.key: f"{m.min_cacheable_tokens:,}"

@@ -52,6 +52,55 @@ async def test_chat_streams_answers_and_prints_the_cost_table(
     assert "You said: hello there" in text
     assert "request 2: input" in text
     assert "│ total │" in text
+    assert "`input` is the input NOT from the prompt cache" in text
+    # "Be brief." is far below Claude Sonnet's minimum: the chat says why nothing is cached.
+    found = re.search(r"Nothing was cached: the prompt is (\d+) tokens, below .*minimum", text)
+    assert found is not None, text
+    assert 0 < int(found.group(1)) < 1024
+    assert text.count("Nothing was cached") == 1
+
+
+@pytest.mark.anyio
+async def test_the_default_system_prompt_is_cached_from_the_second_request(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    for key in ("OPENROUTER_API_KEY", "ANTHROPIC_API_KEY"):
+        monkeypatch.delenv(key, raising=False)
+    lines: Iterator[str] = iter(["hello there", "and again", "/exit"])
+    out = io.StringIO()
+    with anyio.fail_after(20):
+        status = await run_chat(
+            provider="auto",
+            model=None,
+            base_url=None,
+            console=Console(file=out, width=200, highlight=False),
+            reader=lambda prompt: next(lines),
+        )
+    text = out.getvalue()
+    assert status == 0
+    usage = [
+        tuple(int(n.replace(",", "")) for n in found)
+        for found in re.findall(r"cache read ([\d,]+) · cache write ([\d,]+)", text)
+    ]
+    assert len(usage) == 2, text
+    (read1, write1), (read2, _) = usage
+    assert read1 == 0 and write1 >= 1024, "the first request writes the long system prompt"
+    assert read2 == write1, "the second reads what the first wrote"
+    assert "Nothing was cached" not in text
+    assert re.search(r"Caching saved \$[\d.]+", text)
+
+
+def test_the_default_system_prompt_is_above_the_default_models_minimum() -> None:
+    from agentkit import find_model
+    from agentkit.cli._prompt import DEFAULT_SYSTEM_PROMPT
+    from agentkit.cli.providers import DEFAULT_MODELS
+
+    for model in DEFAULT_MODELS.values():
+        info = find_model(model)
+        assert info is not None and info.explicit_cache_breakpoints
+        # Four characters a token (the emulator's estimate) with a 20 % margin for
+        # a real tokenizer, which counts English prose at about that rate.
+        assert len(DEFAULT_SYSTEM_PROMPT) / 4 > 1.2 * info.min_cacheable_tokens, model
 
 
 def test_bad_arguments_exit_with_status_2(capsys: pytest.CaptureFixture[str]) -> None:

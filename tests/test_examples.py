@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import itertools
 import json
 import os
@@ -62,6 +63,40 @@ def test_quickstart_streams_tools_and_every_request_reads_the_one_before() -> No
         # The ideal: each request reads everything the one before had cached or wrote.
         assert after[1] == before[1] + before[2]
     assert re.search(r"Caching saved \$[\d.]+ \((\d+)%\)", out)
+    # It teaches: what is cached, what `input` means, and the saving in dollars.
+    assert "What is cached: every request starts with the same prefix, the tool" in out
+    assert "`input` is the UNCACHED input" in out
+    saved = re.search(r"Caching saved \$([\d.]+) .*: \$([\d.]+) instead of \$([\d.]+)", out)
+    assert saved is not None
+    assert abs(float(saved.group(3)) - float(saved.group(2)) - float(saved.group(1))) < 2e-6
+    assert "↳ wrote the prefix and the conversation to the cache" in out
+    assert out.count("↳ read ") == 5
+
+
+PUBLIC_MODULES = {
+    "agentkit",
+    "agentkit.providers",
+    "agentkit.transforms",
+    "agentkit.testing",
+    "agentkit.testing.emulator",
+}
+
+
+@pytest.mark.parametrize("path", sorted(EXAMPLES.glob("*.py")), ids=lambda p: p.name)
+def test_examples_use_only_the_public_modules(path: Path) -> None:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    used = {
+        node.module
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("agentkit")
+    } | {
+        alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Import)
+        for alias in node.names
+        if alias.name.startswith("agentkit")
+    }
+    assert used <= PUBLIC_MODULES, used - PUBLIC_MODULES
 
 
 def test_streaming_shows_every_kind_of_event() -> None:

@@ -55,7 +55,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     chat.add_argument("--model", help="the model to ask (default depends on the provider)")
     chat.add_argument("--base-url", help="the service's URL (required for openai-compatible)")
-    chat.add_argument("--system", default="You are a helpful assistant.", help="system prompt")
+    chat.add_argument(
+        "--system",
+        help="the system prompt (default: one of about 1,350 tokens, long enough for "
+        "Claude Sonnet to cache it; a shorter one is not cached, and the chat says why)",
+    )
     chat.add_argument(
         "--log-level",
         choices=("debug", "info", "warning", "error"),
@@ -103,6 +107,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _needs_extra("chat", missing)
     import anyio  # noqa: PLC0415
 
+    from agentkit.cli._prompt import DEFAULT_SYSTEM_PROMPT  # noqa: PLC0415
     from agentkit.cli.chat import run_chat  # noqa: PLC0415
 
     configure_program_logging(args.log_level)
@@ -112,7 +117,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 provider=kind,
                 model=args.model,
                 base_url=args.base_url,
-                system=args.system,
+                system=DEFAULT_SYSTEM_PROMPT if args.system is None else args.system,
             )
         )
     except ValueError as exc:

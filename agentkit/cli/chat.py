@@ -14,15 +14,17 @@ from __future__ import annotations
 
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import anyio
 from rich.console import Console
 
+from agentkit import find_model
 from agentkit._agent import Agent
 from agentkit._errors import AgentkitError
 from agentkit._messages import StopReason
-from agentkit.cli.display import RunDisplay
+from agentkit.cli._prompt import DEFAULT_SYSTEM_PROMPT
+from agentkit.cli.display import RequestCost, RunDisplay
 from agentkit.cli.providers import open_session
 
 __all__ = ["run_chat"]
@@ -66,6 +68,26 @@ def _run_command(command: str, agent: Agent, display: RunDisplay, console: Conso
         console.print(f"Unknown command {name}; /help lists the commands.", markup=False)
 
 
+def cache_note(requests: Sequence[RequestCost], model: str) -> str | None:
+    """Why nothing was cached, once the first request shows it; None when caching worked."""
+    if not requests or any(r.usage.cache_read or r.usage.cache_write for r in requests):
+        return None
+    prompt = requests[0].usage.prompt
+    info = find_model(model)
+    if info is None or not info.explicit_cache_breakpoints:
+        return (
+            f"Nothing was cached: agentkit places cache markers only for Claude models, and "
+            f"{model} is not one (its service may cache long prompts by itself)."
+        )
+    if prompt < info.min_cacheable_tokens:
+        return (
+            f"Nothing was cached: the prompt is {prompt:,} tokens, below {model}'s minimum "
+            f"cacheable prefix of {info.min_cacheable_tokens:,}. The default system prompt "
+            "is long enough; a conversation that grows past the minimum is cached from then on."
+        )
+    return "Nothing was cached: the service reported no cache reads or writes."
+
+
 def _read_line(prompt: str, reader: Callable[[str], str]) -> str | None:
     try:
         return reader(prompt)
@@ -78,7 +100,7 @@ async def run_chat(
     provider: str,
     model: str | None,
     base_url: str | None,
-    system: str,
+    system: str = DEFAULT_SYSTEM_PROMPT,
     console: Console | None = None,
     reader: Callable[[str], str] = input,
 ) -> int:
@@ -91,8 +113,12 @@ async def run_chat(
         console.print(
             f"[bold]agentkit chat[/] · {mode} · {session.model} via {session.where}\n"
             "[dim]/help lists the commands; Ctrl-C aborts an answer; "
-            "Ctrl-C at the prompt, Ctrl-D or /exit quits.[/]"
+            "Ctrl-C at the prompt, Ctrl-D or /exit quits.\n"
+            "After each answer, one line per request: `input` is the input NOT from the "
+            "prompt cache, `cache read` came from it, `cache write` went into it. The system "
+            "prompt and the conversation so far are cached.[/]"
         )
+        noted = False
         async with anyio.create_task_group() as tasks:
             leave = tasks.cancel_scope
 
@@ -126,6 +152,10 @@ async def run_chat(
                     continue
                 if result.stop_reason is StopReason.ABORTED:
                     console.print("[yellow](aborted)[/]")
+                note = None if noted else cache_note(display.requests, session.model)
+                if note is not None:
+                    console.print(f"[yellow]{note}[/]")
+                    noted = True
             leave.cancel()
         console.print()
         if display.requests:

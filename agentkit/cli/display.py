@@ -127,7 +127,7 @@ class RunDisplay:
         """Every request shown so far, totals, and what caching saved."""
         table = Table(title="Requests", title_justify="left", show_footer=True)
         total = sum((r.usage for r in self.requests), start=Usage())
-        columns = ("#", "input", "cache read", "cache write", "output", "cost")
+        columns = ("#", "input (uncached)", "cache read", "cache write", "output", "cost")
         footers = (
             "total",
             f"{total.input:,}",

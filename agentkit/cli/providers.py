@@ -31,8 +31,6 @@ DEFAULT_MODELS = {
     "emulator": "anthropic/claude-sonnet-4.5",
 }
 KEY_VARIABLES = {"openrouter": "OPENROUTER_API_KEY", "anthropic": "ANTHROPIC_API_KEY"}
-# The emulator checks nothing about the key; a recognisable dummy keeps that obvious.
-_EMULATOR_KEY = "emulator-local-key"
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"", "0", "false", "no", "off"})
 
@@ -133,7 +131,7 @@ async def open_session(
 
     async with (
         Emulator(script=demo_policy) as emulator,
-        OpenRouterProvider(api_key=_EMULATOR_KEY, base_url=emulator.openrouter_base_url) as local,
+        emulator.openrouter_provider() as local,
     ):
         where = (
             f"the local emulator at {emulator.base_url} "

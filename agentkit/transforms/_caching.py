@@ -3,7 +3,7 @@
 Markers go where the API takes them: always on Anthropic's Messages API
 (provider ``"anthropic"``), whatever the model is called; through OpenRouter
 or an OpenAI-compatible server, for models that cache at explicit markers
-(Claude: the model registry, then the name). See ``docs/api/caching.md`` for
+(Claude: the model registry, then the name). See ``docs/concepts/caching.md`` for
 what is marked and why. In short:
 
 1. the newest request's tail (the last markable block of the context);

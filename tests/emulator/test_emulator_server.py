@@ -10,7 +10,10 @@ from typing import Any
 import anyio
 import httpx
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from agentkit import Agent, UserMessage
 from agentkit.testing.emulator import (
     Block,
     Emulator,
@@ -199,3 +202,56 @@ def test_demo_policy_calls_matching_tools_then_summarises() -> None:
     assert summary.text == "Here is what the tools returned. add: 5."
     assert summary.final_stop_reason == "end_turn"
     assert demo_policy(ask("Hello there")).text == "You said: Hello there"
+
+
+ARITHMETIC_TOOLS = (
+    *TOOLS,
+    ModelTool("multiply", "Multiply two numbers", TOOLS[0].parameters),
+    ModelTool("subtract", "The difference of two numbers", TOOLS[0].parameters),
+)
+
+
+def ask_tools(text: str, tools: tuple[ModelTool, ...]) -> ModelRequest:
+    return ModelRequest(
+        "openrouter", "m", "", (Turn("user", (Block("text", text=text),)),), tools, None, False
+    )
+
+
+def test_demo_policy_calls_the_tool_doing_the_arithmetic_of_the_text() -> None:
+    # No word in common with any tool ("what" and "is" are stop words): the
+    # operator picks the tool, the operands become its arguments.
+    assert demo_policy(ask_tools("What is 2 + 3?", ARITHMETIC_TOOLS)).tool_calls == (
+        ToolUse("add", {"a": 2, "b": 3}),
+    )
+    assert demo_policy(ask_tools("6 x 7?", ARITHMETIC_TOOLS)).tool_calls == (
+        ToolUse("multiply", {"a": 6, "b": 7}),
+    )
+    assert demo_policy(ask_tools("10-4.5", ARITHMETIC_TOOLS)).tool_calls == (
+        ToolUse("subtract", {"a": 10, "b": 4.5}),
+    )
+    # Arithmetic with no tool for it is answered directly.
+    assert demo_policy(ask_tools("What is 8 / 2?", ARITHMETIC_TOOLS)).tool_calls == ()
+    # A shared word still wins over the arithmetic.
+    weather = demo_policy(ask_tools("weather at 2 + 3", ARITHMETIC_TOOLS))
+    assert [c.name for c in weather.tool_calls] == ["get_weather"]
+
+
+@given(st.integers(-10_000, 10_000), st.integers(-10_000, 10_000), st.sampled_from(["+", " + "]))
+def test_demo_policy_adds_any_two_integers(a: int, b: int, op: str) -> None:
+    reply = demo_policy(ask_tools(f"What is {a}{op}{b}?", ARITHMETIC_TOOLS))
+    assert reply.tool_calls == (ToolUse("add", {"a": a, "b": b}),)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("api", ["anthropic", "openrouter"])
+async def test_the_emulator_hands_out_providers_pointed_at_itself(api: str) -> None:
+    async with Emulator(script=[ModelReply(text="hello from the emulator")]) as emu:
+        provider = emu.anthropic_provider() if api == "anthropic" else emu.openrouter_provider()
+        with anyio.fail_after(10):
+            async with provider:
+                agent = Agent(provider=provider, model="claude-haiku-4-5")
+                result = await agent.run("Hi")
+        assert result.text == "hello from the emulator"
+        assert [r.api for r in emu.requests] == [api]
+        assert "emulator-local-key" not in repr(provider)
+        assert isinstance(agent.messages[0], UserMessage)

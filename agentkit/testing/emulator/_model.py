@@ -160,7 +160,8 @@ _STOPWORDS = frozenset(
     }
 )
 _WORD = re.compile(r"[A-Za-z][A-Za-z']+")
-_NUMBER = re.compile(r"-?\d+(?:\.\d+)?")
+# A minus right after a digit is subtraction (``5-3``), not a sign.
+_NUMBER = re.compile(r"(?<![\d.])-?\d+(?:\.\d+)?")
 
 
 def _words(text: str) -> set[str]:
@@ -193,19 +194,35 @@ def _arguments(tool: ModelTool, text: str) -> dict[str, Any]:
     return args
 
 
+# Arithmetic in the text (``2 + 3``, ``7 x 6``) and the words a tool doing it
+# would use in its name or description.
+_ARITHMETIC = re.compile(r"-?\d+(?:\.\d+)?\s*([-+*/\u00d7x\u00f7])\s*-?\d+(?:\.\d+)?")
+_OPERATION_WORDS = {
+    "+": frozenset({"add", "adds", "addition", "plus", "sum", "sums", "total"}),
+    "-": frozenset({"subtract", "subtracts", "subtraction", "minus", "difference"}),
+    "*": frozenset({"multiply", "multiplies", "multiplication", "times", "product"}),
+    "/": frozenset({"divide", "divides", "division", "quotient"}),
+}
+_OPERATORS = {"+": "+", "-": "-", "*": "*", "x": "*", "\u00d7": "*", "/": "/", "\u00f7": "/"}
+
+
+def _tool_words(tool: ModelTool) -> set[str]:
+    return _words(tool.name.replace("_", " ")) | _words(tool.description)
+
+
+def _choose(tools: Iterable[ModelTool], said: str) -> list[ModelTool]:
+    """The tools sharing a word with ``said``; failing that, the ones doing its arithmetic."""
+    words = _words(said)
+    chosen = [tool for tool in tools if words & _tool_words(tool)]
+    if chosen:
+        return chosen
+    operations = {_OPERATORS[op] for op in _ARITHMETIC.findall(said)}
+    wanted = set().union(*(_OPERATION_WORDS[op] for op in operations))
+    return [tool for tool in tools if wanted & _tool_words(tool)]
+
+
 def _last_user_text(turn: Turn) -> str:
     return " ".join(b.text for b in turn.blocks if b.kind == "text")
-
-
-def _chosen(request: ModelRequest, last: Turn, skipped: str) -> list[ModelTool]:
-    """The tools sharing a word with the last user text (never the ``skipped`` one)."""
-    words = _words(_last_user_text(last))
-    return [
-        tool
-        for tool in request.tools
-        if tool.name != skipped
-        and words & (_words(tool.name.replace("_", " ")) | _words(tool.description))
-    ]
 
 
 def demo_policy(request: ModelRequest) -> ModelReply:
@@ -214,6 +231,11 @@ def demo_policy(request: ModelRequest) -> ModelReply:
     - The last turn is user text and some tools' names or descriptions share a
       word with it: call those tools, arguments derived from their schemas
       (defaults, examples, enum values, numbers and capitalised words of the text).
+    - No word is shared but the text holds arithmetic (``2 + 3``, ``6 x 7``):
+      call the tools whose name or description names that operation
+      (``add``/``sum``/``plus``/``total`` for ``+``, ``subtract``/``minus``,
+      ``multiply``/``times``/``product``, ``divide``/``quotient``), the
+      numbers in order as their number arguments.
     - The last turn holds tool results: answer with a summary of them.
     - Otherwise: a short answer quoting the user.
 
@@ -232,7 +254,9 @@ def demo_policy(request: ModelRequest) -> ModelReply:
     last = request.turns[-1] if request.turns else Turn("user", ())
     results = [b for b in last.blocks if b.kind == "tool_result"]
     thinking = None
-    if asked is not None and (results or not _chosen(request, last, OUTPUT_TOOL)):
+    said = _last_user_text(last)
+    chosen = _choose([t for t in request.tools if t.name != OUTPUT_TOOL], said)
+    if asked is not None and (results or not chosen):
         return answer_output(*asked)
     if results:
         calls = {b.id: b.name for t in request.turns for b in t.blocks if b.kind == "tool_use"}
@@ -241,8 +265,6 @@ def demo_policy(request: ModelRequest) -> ModelReply:
         if request.thinking:
             thinking = f"I have {len(results)} tool result(s); I will summarise them."
         return ModelReply(text=text, thinking=thinking)
-    said = _last_user_text(last)
-    chosen = _chosen(request, last, OUTPUT_TOOL)
     if chosen:
         names = ", ".join(t.name for t in chosen)
         if request.thinking:

@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Sequence
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
@@ -29,9 +29,14 @@ from agentkit.testing.emulator._state import (
     RequestRecord,
 )
 
+if TYPE_CHECKING:
+    from agentkit.providers import AnthropicProvider, OpenRouterProvider
+
 __all__ = ["Emulator", "EmulatorUnavailableError"]
 
 _log = get_logger("agentkit.testing.emulator")
+# The emulator accepts any key and records none; a recognisable dummy keeps that obvious.
+EMULATOR_API_KEY = "emulator-local-key"
 _START_TIMEOUT = 10.0
 _STOP_TIMEOUT = 10.0
 
@@ -57,6 +62,7 @@ class Emulator:
     ::
 
         async with Emulator(script=[Reply(text="hi")]) as emu:
+            provider = emu.openrouter_provider()  # or emu.anthropic_provider()
             url = emu.anthropic_base_url      # http://127.0.0.1:PORT
             url = emu.openrouter_base_url     # http://127.0.0.1:PORT/api/v1
             emu.clock.advance(301)            # expire 5-minute entries
@@ -110,6 +116,26 @@ class Emulator:
     def openrouter_base_url(self) -> str:
         """Base URL for OpenRouter clients; requests go to ``{base}/chat/completions``."""
         return f"{self.base_url}/api/v1"
+
+    # -- providers pointed at it
+    def openrouter_provider(self, **options: Any) -> OpenRouterProvider:
+        """An :class:`OpenRouterProvider` talking to this emulator, with a dummy key.
+
+        ``options`` are the provider's other keyword arguments; use it as
+        ``async with emu.openrouter_provider() as provider:``.
+        """
+        # Imported here: the emulator's own modules need nothing from the providers.
+        from agentkit.providers import OpenRouterProvider  # noqa: PLC0415
+
+        options.setdefault("api_key", EMULATOR_API_KEY)
+        return OpenRouterProvider(base_url=self.openrouter_base_url, **options)
+
+    def anthropic_provider(self, **options: Any) -> AnthropicProvider:
+        """An :class:`AnthropicProvider` talking to this emulator, with a dummy key."""
+        from agentkit.providers import AnthropicProvider  # noqa: PLC0415
+
+        options.setdefault("api_key", EMULATOR_API_KEY)
+        return AnthropicProvider(base_url=self.anthropic_base_url, **options)
 
     # -- lifecycle
     def start(self) -> Emulator:
