@@ -62,6 +62,7 @@ from agentkit._output import DEFAULT_OUTPUT_RETRIES, OutputMode
 from agentkit._pause import Approval, Paused, ResumeError
 from agentkit._stream import EventStream
 from agentkit._tool_execution import ToolCallDecision
+from agentkit._tool_sources import ToolSource, merge_tools
 from agentkit._tools import Tool, ToolResult, collect_tools
 from agentkit.providers._base import ModelOptions, Provider, ReasoningOptions
 from agentkit.transforms._caching import CacheBreakpoints, cache_breakpoints
@@ -160,6 +161,7 @@ class Agent(Generic[OutT]):
         model: str | None = None,
         system_prompt: str | Sequence[TextContent] | None = None,
         tools: Sequence[Tool] = (),
+        mcp_servers: Sequence[ToolSource] = (),
         messages: Sequence[Message] = (),
         **options: Any,
     ) -> None:
@@ -188,6 +190,8 @@ class Agent(Generic[OutT]):
         if not self.model:
             raise TypeError(f"{type(self).__name__} needs a model: set model=...")
         self._tools: tuple[Tool, ...] = (*collect_tools(self), *tools)
+        # Servers lend their current tools to each run (see agentkit.mcp).
+        self._mcp_servers = tuple(mcp_servers)
         self._messages: list[Message] = list(messages)
         self._steering: list[Message] = []
         self._follow_ups: list[Message] = []
@@ -229,8 +233,8 @@ class Agent(Generic[OutT]):
 
     @property
     def tools(self) -> tuple[Tool, ...]:
-        """The tools the model may call."""
-        return self._tools
+        """The tools the model may call: its own, then its MCP servers' current ones."""
+        return merge_tools(self._tools, self._mcp_servers) if self._mcp_servers else self._tools
 
     def reset(self) -> None:
         """Forget the conversation, queued messages and the last error."""
@@ -378,7 +382,7 @@ class Agent(Generic[OutT]):
     def _start(self, prompts: tuple[Message, ...], limits: UsageLimits | None) -> RunStream:
         self._check_idle("start a run")
         run = _AgentRun(self, AbortSignal())
-        config = self._loop_config(run.abort, limits)
+        config = self._loop_config(run.abort, limits, self.tools)
         run.stream = agent_loop(config, prompt=prompts, owner=run)
         self._pending = weakref.ref(run.stream)
         return run.stream
@@ -404,7 +408,12 @@ class Agent(Generic[OutT]):
             waiter.set()
         self._idle_waiters.clear()
 
-    def _loop_config(self, abort: AbortSignal, limits: UsageLimits | None = None) -> LoopConfig:
+    def _loop_config(
+        self,
+        abort: AbortSignal,
+        limits: UsageLimits | None = None,
+        tools: tuple[Tool, ...] | None = None,
+    ) -> LoopConfig:
         cls = type(self)
         options = {name: getattr(self, name) for name in _LOOP_OPTIONS}
         if limits is not None:
@@ -413,7 +422,7 @@ class Agent(Generic[OutT]):
             provider=self._provider,
             options=self._model_options(),
             system_prompt=self.system_prompt,
-            tools=self._tools,
+            tools=self._tools if tools is None else tools,
             transform=self._build_transform_context(),
             before_tool_call=(
                 self.before_tool_call if _overrides(cls, "before_tool_call") else None

@@ -28,6 +28,7 @@ PUBLIC_MODULES = {
     "agentkit": "index.md",
     "agentkit.providers": "providers.md",
     "agentkit.transforms": "transforms.md",
+    "agentkit.mcp": "mcp.md",
     "agentkit.testing": "testing.md",
     "agentkit.testing.strategies": "testing-strategies.md",
     "agentkit.testing.emulator": "testing-emulator.md",

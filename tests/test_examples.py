@@ -20,6 +20,7 @@ TESTED = {
     "custom_provider.py",
     "custom_transform.py",
     "human_approval.py",
+    "mcp_time.py",
     "quickstart.py",
     "steering_and_abort.py",
     "streaming.py",
@@ -97,6 +98,20 @@ def test_examples_use_only_the_public_modules(path: Path) -> None:
         if alias.name.startswith("agentkit")
     }
     assert used <= PUBLIC_MODULES, used - PUBLIC_MODULES
+
+
+def test_mcp_time_calls_the_time_server_and_every_request_reads_the_one_before() -> None:
+    lines = run_example("mcp_time.py").splitlines()
+    assert lines[0] == "tools: meeting_length, convert_time, get_current_time"
+    assert lines[1].startswith('get_current_time -> { "timezone": "Asia/Tokyo", "datetime": ')
+    assert '"target": { "timezone": "Europe/Paris", "datetime": "' in lines[2]
+    assert '"time_difference": "-8.0h"' in lines[2]
+    assert lines[3] == "meeting_length -> 30 minutes"
+    assert lines[4] == "answer: A 30-minute call at 09:00 in Tokyo is 01:00 in Paris."
+    usage = [tuple(int(n) for n in re.findall(r"\d+", line)[1:]) for line in lines[5:]]
+    assert len(usage) == 3 and usage[0][0] == 0 and usage[0][1] > 1024
+    for before, after in itertools.pairwise(usage):
+        assert after[0] == before[0] + before[1]
 
 
 def test_streaming_shows_every_kind_of_event() -> None:

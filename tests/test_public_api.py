@@ -15,6 +15,7 @@ PUBLIC_MODULES = [
     "agentkit.testing",
     "agentkit.testing.strategies",
     "agentkit.testing.emulator",
+    "agentkit.mcp",
 ]
 
 # The library's surface (agentkit, agentkit.providers, agentkit.transforms) as
