@@ -48,6 +48,7 @@ from agentkit._events import (
     TurnEnd,
     TurnStart,
 )
+from agentkit._instrumentation import NULL_CONTEXT, RunInstrumentation, installed
 from agentkit._limits import Budget, ExceededLimit, UsageLimits
 from agentkit._log import get_logger
 from agentkit._messages import (
@@ -465,6 +466,7 @@ class _Run:
             )
             self.spent_before, self.seconds_before = state.usage, state.seconds
         self.started = 0.0
+        self.instrumentation: RunInstrumentation | None = None
 
     # ------------------------------------------------------------------ plumbing
 
@@ -503,10 +505,17 @@ class _Run:
     # ------------------------------------------------------------------ the run
 
     async def produce(self, out: RunStream) -> None:
-        self.emitter = _Emitter(out, self.config.on_event, self.commit)
+        listener = self.config.on_event
+        hook = installed()  # None unless agentkit.otel is on: one call per run
+        if hook is not None:
+            self.instrumentation = hook.start_run(self.run_id, self.config, self.owner)
+        if self.instrumentation is not None:
+            listener = self.instrumentation.listener(listener)
+        self.emitter = _Emitter(out, listener, self.commit)
         error: BaseException | None = None
         try:
-            await self._produce(out)
+            with NULL_CONTEXT if self.instrumentation is None else self.instrumentation.run():
+                await self._produce(out)
         except BaseException as exc:
             error = exc
             raise
@@ -618,7 +627,9 @@ class _Run:
             ):
                 await self.emit(TurnEnd(self.turn, None))
                 return StopReason.USAGE_LIMIT
-            last = await self.ask_model(context)
+            traced = self.instrumentation
+            with NULL_CONTEXT if traced is None else traced.model_call(context):
+                last = await self.ask_model(context)
             if budget is not None and last.stop_reason is not StopReason.ABORTED:
                 self.over_limit(
                     budget.after_response(self.spent_before + self.usage, self.requests)
@@ -843,6 +854,7 @@ class _Run:
             timeout=config.tool_timeout,
             before_tool_call=config.before_tool_call,
             after_tool_call=config.after_tool_call,
+            around_tool=None if self.instrumentation is None else self.instrumentation.tool_call,
         )
 
     # ------------------------------------------------------------------ the model

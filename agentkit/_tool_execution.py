@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from typing import Any, Literal, TypeAlias
 
 import anyio
@@ -39,6 +40,7 @@ from attrs import define, field
 from agentkit._abort import AbortSignal
 from agentkit._errors import RunError
 from agentkit._events import AgentEvent, ToolExecutionEnd, ToolExecutionStart, ToolExecutionUpdate
+from agentkit._instrumentation import NULL_CONTEXT
 from agentkit._log import Logger
 from agentkit._messages import Message, ToolCall, ToolResultMessage
 from agentkit._pause import Approval
@@ -108,6 +110,8 @@ class ToolEnvironment:
     decisions: Mapping[str, Approval] = field(factory=dict)  # of a resumed run, by call id
     # When set, a call needing approval gets this error result instead of pausing the run.
     unpausable: str | None = None
+    # Entered around each Tool.execute, in its task (agentkit._instrumentation).
+    around_tool: Callable[[ToolCall], AbstractContextManager[None]] | None = None
 
 
 @define(frozen=True, slots=True)
@@ -276,7 +280,11 @@ class _Batch:
         log = self.env.log.bind(tool=call.name, tool_call_id=call.id)
         log.debug("tool.start")
         try:
-            with anyio.move_on_after(math.inf if timeout is None else timeout) as deadline:
+            around = self.env.around_tool
+            with (
+                anyio.move_on_after(math.inf if timeout is None else timeout) as deadline,
+                NULL_CONTEXT if around is None else around(call),
+            ):
                 result = await item.tool.execute(item.arguments, ToolContext(call, reporter=report))
         except Exception as exc:
             if failures:

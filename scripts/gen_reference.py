@@ -29,6 +29,7 @@ PUBLIC_MODULES = {
     "agentkit.providers": "providers.md",
     "agentkit.transforms": "transforms.md",
     "agentkit.mcp": "mcp.md",
+    "agentkit.otel": "otel.md",
     "agentkit.testing": "testing.md",
     "agentkit.testing.strategies": "testing-strategies.md",
     "agentkit.testing.emulator": "testing-emulator.md",

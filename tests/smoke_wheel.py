@@ -60,7 +60,11 @@ def optional_packages() -> set[str]:
             name = re.match(r"[A-Za-z0-9._-]+", requirement)
             assert name is not None, requirement
             names.add(name.group(0).lower().replace("-", "_"))
-    return names
+    # Distributions imported under another name (opentelemetry-api: `opentelemetry`).
+    return names | {IMPORT_NAMES[n] for n in names if n in IMPORT_NAMES}
+
+
+IMPORT_NAMES = {"opentelemetry_api": "opentelemetry"}
 
 
 def check_every_module_imports() -> list[str]:
@@ -94,6 +98,17 @@ def check_emulator_needs_its_extra() -> None:
     # The library's own message (agentkit/testing/emulator/_server.py) names the extra.
     assert "pip install 'agentkit-loop[emulator]'" in message, (
         f"without uvicorn the emulator said {message!r}"
+    )
+
+
+def check_otel_needs_its_extra() -> None:
+    message = ""
+    try:
+        import agentkit.otel  # noqa: F401
+    except ModuleNotFoundError as exc:
+        message = str(exc)
+    assert "pip install 'agentkit-loop[otel]'" in message, (
+        f"without opentelemetry-api, importing agentkit.otel said {message!r}"
     )
 
 
@@ -155,6 +170,7 @@ def main() -> None:
     check_exports()
     needs_extra = check_every_module_imports()
     check_emulator_needs_its_extra()
+    check_otel_needs_its_extra()
     check_console_script()
     anyio.run(scripted_run)
     print(f"smoke: agentkit {agentkit.__version__} OK from {Path(agentkit.__file__).parent}")

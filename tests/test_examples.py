@@ -21,6 +21,7 @@ TESTED = {
     "custom_transform.py",
     "human_approval.py",
     "mcp_time.py",
+    "otel_console.py",
     "quickstart.py",
     "steering_and_abort.py",
     "streaming.py",
@@ -272,6 +273,37 @@ def test_human_approval_asks_on_a_terminal(typed: bytes, left: str) -> None:
         os.close(terminal)
     assert out.startswith("Allow delete_file({'path': 'old.log'})? [y/N] ")
     assert out.endswith(f"files left: {left}\n")
+
+
+def test_otel_console_prints_one_span_tree_and_the_metrics() -> None:
+    lines = run_example("otel_console.py").splitlines()
+    spans = {}
+    for line in lines:
+        found = re.match(r"span ([0-9a-f]{16}) parent ([0-9a-f]{16}|-{16}) (\S+(?: \S+)?)", line)
+        if found:
+            spans[found.group(3)] = (found.group(1), found.group(2), line)
+    assert sorted(spans) == [
+        "chat scripted-model",  # two of them: the later line wins here
+        "execute_tool forecast",
+        "execute_tool humidity",
+        "handle_request",
+        "humidity.lookup",
+        "invoke_agent Weather",
+    ]
+    run, request = spans["invoke_agent Weather"], spans["handle_request"]
+    assert run[1] == request[0]
+    for name in ("chat scripted-model", "execute_tool forecast", "execute_tool humidity"):
+        assert spans[name][1] == run[0], name
+    assert spans["humidity.lookup"][1] == spans["execute_tool humidity"][0]
+    assert sum(line.startswith("span ") for line in lines) == 7
+    assert "gen_ai.usage.cache_read.input_tokens=2048" in spans["chat scripted-model"][2]
+    assert "agentkit.stop_reason='stop'" in run[2]
+    assert "answer: Sunny in Paris, 40% humidity." in lines
+    assert "metric gen_ai.client.token.usage (input): count=2 sum=4276" in lines
+    assert "metric gen_ai.client.token.usage (output): count=2 sum=42" in lines
+    assert any(
+        re.fullmatch(r"metric gen_ai.client.operation.duration: count=2 sum=\S+", x) for x in lines
+    )
 
 
 def test_trio_agents_run_concurrently() -> None:

@@ -16,6 +16,7 @@ PUBLIC_MODULES = [
     "agentkit.testing.strategies",
     "agentkit.testing.emulator",
     "agentkit.mcp",
+    "agentkit.otel",
 ]
 
 # The library's surface (agentkit, agentkit.providers, agentkit.transforms) as
