@@ -30,6 +30,7 @@ PUBLIC_MODULES = {
     "agentkit.transforms": "transforms.md",
     "agentkit.mcp": "mcp.md",
     "agentkit.otel": "otel.md",
+    "agentkit.temporal": "temporal.md",
     "agentkit.testing": "testing.md",
     "agentkit.testing.strategies": "testing-strategies.md",
     "agentkit.testing.emulator": "testing-emulator.md",

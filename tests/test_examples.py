@@ -25,6 +25,7 @@ TESTED = {
     "quickstart.py",
     "steering_and_abort.py",
     "streaming.py",
+    "temporal_worker.py",
     "trio_agent.py",
 }
 
@@ -83,6 +84,7 @@ PUBLIC_MODULES = {
     "agentkit.testing.emulator",
     "agentkit.mcp",
     "agentkit.otel",
+    "agentkit.temporal",
 }
 
 
@@ -322,6 +324,25 @@ def test_trio_agents_run_concurrently() -> None:
             f"[{name}] I found 3 books on {topic}.",
         ]
     assert re.fullmatch(r"both answered in \d+\.\ds on trio", summary)
+
+
+def test_temporal_worker_runs_a_durable_run_with_a_follow_up_on_a_local_server() -> None:
+    pytest.importorskip("temporalio", reason="the durable example needs the temporal extra")
+    out = run_example("temporal_worker.py")
+    lines = [line for line in out.splitlines() if line.startswith("[")]
+    assert lines == [
+        "[user] Search the catalogue for books on Temporal.",
+        "[assistant] Let me use search_catalogue.",
+        '[tool_result] ["Temporal: a first course", "Temporal in practice"]',
+        "[assistant] Here is what the tools returned. search_catalogue: "
+        '["Temporal: a first course", "Temporal in practice"].',
+        "[user] now search the catalogue for books on Anyio too, thanks.",
+        "[assistant] Let me use search_catalogue.",
+        '[tool_result] ["Anyio: a first course", "Anyio in practice"]',
+        "[assistant] Here is what the tools returned. search_catalogue: "
+        '["Anyio: a first course", "Anyio in practice"].',
+    ]
+    assert re.search(r"^stop: \d+ tokens, \$0\.\d{6}$", out, re.MULTILINE)
 
 
 @pytest.mark.parametrize("path", sorted(p.name for p in EXAMPLES.glob("*.py")))

@@ -17,6 +17,7 @@ PUBLIC_MODULES = [
     "agentkit.testing.emulator",
     "agentkit.mcp",
     "agentkit.otel",
+    "agentkit.temporal",
 ]
 
 # The library's surface (agentkit, agentkit.providers, agentkit.transforms) as
