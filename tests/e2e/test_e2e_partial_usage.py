@@ -17,13 +17,17 @@ from structlog.testing import capture_logs
 from agentkit import (
     Agent,
     AnthropicProvider,
+    ImageContent,
     MessageUpdate,
     OpenRouterProvider,
     ProviderError,
     RetryPolicy,
     StopReason,
+    TextContent,
     TextDelta,
+    ToolResult,
     Usage,
+    tool,
 )
 from agentkit.providers import (
     MidStreamError,
@@ -37,6 +41,7 @@ from agentkit.testing.emulator import (
     ModelReply,
     StallFault,
     StreamErrorFault,
+    ToolUse,
 )
 
 pytestmark = pytest.mark.anyio
@@ -239,3 +244,37 @@ async def test_a_connection_dropped_mid_stream_keeps_the_counts_of_message_start
     assert spent is not None and spent.partial
     assert counted(spent) == billed_prompt(emu, 0)
     assert spent.input > 0
+
+
+# ------------------------------------------- placement through OpenRouter (issue 18 item 5)
+
+PNG = "iVBORw0KGgoAAAANSUhEUg=="  # the emulator counts an image without decoding it
+
+
+class Viewer(Agent):
+    @tool
+    def screenshot(self, page: str) -> ToolResult:
+        """Take a screenshot of a page."""
+        return ToolResult((TextContent(f"Screenshot of {page}: " + "layout ok. " * 300),
+                           ImageContent(PNG, "image/png")))  # fmt: skip
+
+
+async def test_a_tool_result_ending_in_an_image_is_read_back_through_openrouter() -> None:
+    script = [
+        ModelReply(tool_calls=[ToolUse("screenshot", {"page": "home"})]),
+        ModelReply(text="Looks fine."),
+        ModelReply(text="Still fine."),
+    ]
+    with anyio.fail_after(20):
+        async with Emulator(script=script) as emu, provider_for("openrouter", emu) as provider:
+            agent = Viewer(
+                provider=provider, model=HAIKU["openrouter"], system_prompt=system_prompt(5000)
+            )
+            await agent.run("Check the home page.")
+            await agent.run("And again?")
+    after_result, next_prompt = emu.requests[1].cache, emu.requests[2].cache
+    assert after_result is not None and next_prompt is not None
+    # The request after the tool result wrote through it (its text carried the marker,
+    # not the image), so the next request reads all of that instead of re-writing it.
+    assert after_result.write_5m_tokens > 700
+    assert next_prompt.read_tokens >= after_result.read_tokens + after_result.write_5m_tokens
