@@ -81,6 +81,8 @@ PUBLIC_MODULES = {
     "agentkit.transforms",
     "agentkit.testing",
     "agentkit.testing.emulator",
+    "agentkit.mcp",
+    "agentkit.otel",
 }
 
 
