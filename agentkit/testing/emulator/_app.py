@@ -16,11 +16,11 @@ import attrs
 
 import agentkit.testing.emulator._anthropic_api as anthropic_api
 import agentkit.testing.emulator._anthropic_render as anthropic_render
+import agentkit.testing.emulator._fidelity as fidelity
 import agentkit.testing.emulator._openrouter_api as openrouter_api
 import agentkit.testing.emulator._openrouter_render as openrouter_render
 from agentkit._log import get_logger
 from agentkit._models import model_key
-from agentkit.testing.emulator import _fidelity as fidelity
 from agentkit.testing.emulator._cache import CachePlan, plan_request
 from agentkit.testing.emulator._common import ApiError, ParsedCall
 from agentkit.testing.emulator._delivery import Receive, Response, Send, deliver, send_whole
