@@ -174,7 +174,12 @@ class ProviderError(AgentkitError):
 
     ``status`` is the HTTP status when there was one, ``request_id`` the
     service's id for the request, ``retryable`` whether trying again may help.
+    ``request_usage`` is what the service had counted for the failed request
+    when it failed after answering (``Usage.partial`` set; None when the
+    request failed before any answer); a run adds it to its usage.
     """
+
+    request_usage: Usage | None = None
 
     def __init__(
         self,

@@ -20,6 +20,7 @@ from agentkit._errors import UnenforceableLimitError
 from agentkit._messages import Context, Usage
 from agentkit._models import ModelInfo, find_model
 from agentkit.providers._base import ModelOptions
+from agentkit.providers._usage import cost_from_prices
 from agentkit.transforms._breakpoints import MESSAGES, estimate_prefix_tokens
 
 __all__ = [
@@ -191,15 +192,24 @@ class Budget:
                 return ExceededLimit(name, allowed, spent[name], projected[name])
         return None
 
-    @staticmethod
-    def _spent(usage: Usage, requests: int) -> dict[str, float]:
+    def _cost(self, usage: Usage) -> float:
+        """``usage.cost``; when unknown (a partial request, a served name without a
+        price), its tokens at the prices the limit was checked with."""
+        if usage.cost is not None:
+            return usage.cost
+        info = self.price
+        if info is None:
+            return 0.0  # no cost limit, nothing reads it
+        return cost_from_prices(usage, info.key) or 0.0
+
+    def _spent(self, usage: Usage, requests: int) -> dict[str, float]:
         return {
             "requests": requests,
             "input_tokens": usage.prompt,
             "output_tokens": usage.output,
             "total_tokens": usage.total,
             "cache_write_tokens": usage.cache_write,
-            "cost_usd": usage.cost,
+            "cost_usd": self._cost(usage),
         }
 
     def before_request(self, context: Context, usage: Usage, requests: int) -> ExceededLimit | None:
@@ -213,7 +223,7 @@ class Budget:
             "output_tokens": usage.output + output,
             "total_tokens": usage.total + prompt + output,
             "cache_write_tokens": usage.cache_write + prompt,
-            "cost_usd": usage.cost + self._worst_cost(prompt, output),
+            "cost_usd": self._cost(usage) + self._worst_cost(prompt, output),
         }
         # Time is not projected: a request's duration has no bound to reserve.
         spent["seconds"] = projected["seconds"] = self.elapsed()

@@ -81,7 +81,7 @@ from agentkit._tool_execution import (
     execute_tool_calls,
 )
 from agentkit._tools import Tool
-from agentkit.providers._base import ModelOptions, Provider
+from agentkit.providers._base import AssistantStream, ModelOptions, Provider
 from agentkit.transforms._pipeline import Transform, TransformInfo
 
 # What the loop uses of a provider's AssistantStream (checked, not assumed).
@@ -897,6 +897,20 @@ class _Run:
                 f"provider {provider.name!r}: stream() returned {type(answer_stream).__name__}, "
                 f"which is not an AssistantStream (no {', '.join(missing)})"
             )
+        try:
+            return await self._answer(answer_stream, log, started)
+        except ProviderError as exc:
+            # A request that failed after the service answered was billed for what it
+            # had counted: the run's usage (and so the error's) includes it.
+            if exc.request_usage is not None:
+                self.usage = self.usage + exc.request_usage
+            raise
+
+    async def _answer(
+        self, answer_stream: AssistantStream, log: Any, started: float
+    ) -> AssistantMessage:
+        provider = self.config.provider
+        clock = self.config.clock
         start: AssistantMessage | None = None
         async with answer_stream as answer:
             with self.abort.scope():

@@ -396,8 +396,10 @@ class InvalidValueError(AgentkitError, ValueError):
     cost that cannot be sent or saved. The message names the field."""
 
 
-def _cost(value: float) -> float:
+def _cost(value: float | None) -> float | None:
     # NaN and infinity are not JSON: a session holding one could not be saved or loaded.
+    if value is None:
+        return None
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise InvalidValueError(
             f"Usage.cost must be a number of dollars, got {type(value).__name__}"
@@ -415,9 +417,14 @@ class Usage:
     ``cache_write`` are separate, so the whole prompt is their sum.
     ``cache_write_1h`` is the part of ``cache_write`` written with a 1-hour TTL,
     ``reasoning`` the part of ``output`` spent thinking. ``cost`` is in US
-    dollars, always a finite number (else :class:`InvalidValueError`), so usage is
-    always strict JSON; ``cache_write_derived`` says ``cache_write`` was
-    computed from the reported cost because the service did not report it.
+    dollars, a finite number (else :class:`InvalidValueError`), or None when it
+    is unknown (no price for the model, nothing reported): unknown is not zero,
+    and a sum with an unknown cost has an unknown cost. ``cache_write_derived``
+    says ``cache_write`` was computed from the reported cost because the
+    service did not report it. ``partial`` says these are the counts of a
+    request that did not complete (aborted, failed, stalled): what the service
+    had reported when it stopped, at least that much was billed. Sums keep
+    both flags.
     """
 
     input: int = 0
@@ -426,8 +433,9 @@ class Usage:
     cache_write: int = 0
     cache_write_1h: int = 0
     reasoning: int = 0
-    cost: float = field(default=0.0, converter=_cost)
+    cost: float | None = field(default=0.0, converter=_cost)
     cache_write_derived: bool = False
+    partial: bool = False
 
     @property
     def total(self) -> int:
@@ -442,8 +450,11 @@ class Usage:
     def __add__(self, other: Usage) -> Usage:
         if not isinstance(other, Usage):
             return NotImplemented
-        if not math.isfinite(self.cost + other.cost):
-            raise InvalidValueError(f"Usage.cost: {self.cost!r} + {other.cost!r} overflows")
+        cost: float | None = None
+        if self.cost is not None and other.cost is not None:
+            cost = self.cost + other.cost
+            if not math.isfinite(cost):
+                raise InvalidValueError(f"Usage.cost: {self.cost!r} + {other.cost!r} overflows")
         return Usage(
             self.input + other.input,
             self.output + other.output,
@@ -451,8 +462,9 @@ class Usage:
             self.cache_write + other.cache_write,
             self.cache_write_1h + other.cache_write_1h,
             self.reasoning + other.reasoning,
-            self.cost + other.cost,
+            cost,
             self.cache_write_derived or other.cache_write_derived,
+            self.partial or other.partial,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -467,6 +479,8 @@ class Usage:
         }
         if self.cache_write_derived:
             out["cache_write_derived"] = True
+        if self.partial:
+            out["partial"] = True
         return out
 
     @classmethod
@@ -474,11 +488,16 @@ class Usage:
         if not isinstance(data, Mapping):
             raise SerializationError("usage: expected an object")
         cost = data.get("cost", 0.0)
-        if isinstance(cost, bool) or not isinstance(cost, int | float) or not math.isfinite(cost):
-            raise SerializationError(f"usage.cost: expected a finite number, got {cost!r}")
+        if cost is not None and (
+            isinstance(cost, bool) or not isinstance(cost, int | float) or not math.isfinite(cost)
+        ):
+            raise SerializationError(f"usage.cost: expected a finite number or null, got {cost!r}")
         derived = data.get("cache_write_derived", False)
         if not isinstance(derived, bool):
             raise SerializationError("usage.cache_write_derived: expected a boolean")
+        partial = data.get("partial", False)
+        if not isinstance(partial, bool):
+            raise SerializationError("usage.partial: expected a boolean")
         return cls(
             _count(data, "input", "usage"),
             _count(data, "output", "usage"),
@@ -486,8 +505,9 @@ class Usage:
             _count(data, "cache_write", "usage"),
             _count(data, "cache_write_1h", "usage"),
             _count(data, "reasoning", "usage"),
-            float(cost),
+            None if cost is None else float(cost),
             derived,
+            partial,
         )
 
 

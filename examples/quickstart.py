@@ -136,7 +136,7 @@ def describe(number: int, usage: Usage) -> str:
     """One request's tokens and cost, and what the cache did."""
     line = (
         f"  request {number}: input {usage.input:,} · cache read {usage.cache_read:,} "
-        f"· cache write {usage.cache_write:,} · output {usage.output:,} · ${usage.cost:.6f}"
+        f"· cache write {usage.cache_write:,} · output {usage.output:,} · {dollars(usage)}"
     )
     if usage.cache_read == 0 and usage.cache_write:
         what = f"wrote the prefix and the conversation to the cache ({usage.cache_write:,} tokens)"
@@ -148,6 +148,12 @@ def describe(number: int, usage: Usage) -> str:
     else:
         what = "nothing read from or written to the cache"
     return f"{line}\n    ↳ {what}"
+
+
+def dollars(usage: Usage) -> str:
+    """The cost for a person: unknown is "unknown", never "$0"."""
+    shown = "unknown" if usage.cost is None else f"${usage.cost:.6f}"
+    return f"{shown} (partial)" if usage.partial else shown
 
 
 def uncached_cost(usage: Usage) -> float | None:
@@ -166,13 +172,13 @@ def print_summary(requests: list[Usage]) -> None:
         for label, u in [*((str(n), u) for n, u in enumerate(requests, 1)), ("total", total)]
     ]
     for row, u in zip(rows, [*requests, total], strict=True):
-        row.append(f"${u.cost:.6f}")
+        row.append(dollars(u))
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
     for row in [header, *rows]:
         print("  ".join(cell.rjust(width) for cell, width in zip(row, widths, strict=True)))
     without = uncached_cost(total)
-    if without is None or without <= 0:
-        print("No list prices for this model: the saving is unknown.")
+    if without is None or without <= 0 or total.cost is None:
+        print(f"Cost unknown for {MODEL}: the saving is unknown.")
         return
     saved = without - total.cost
     print(

@@ -80,10 +80,7 @@ def last_markable(context: Context, end: int, text_only: bool) -> tuple[int, int
     for m in range(end - 1, -1, -1):
         message = context.messages[m]
         content = message.content
-        indices = [len(content) - 1] if isinstance(message, ToolResultMessage) else None
-        for b in indices if indices is not None else range(len(content) - 1, -1, -1):
-            if b < 0:
-                continue
+        for b in range(len(content) - 1, -1, -1):
             block = content[b]
             if isinstance(block, TextContent) and not is_blank(block.text):
                 return (2, m, b)
@@ -117,7 +114,12 @@ def test_transform_invariants(context: Context, config: CacheBreakpoints, which:
         if site[0] == 2:
             message = after.messages[site[1]]
             if isinstance(message, ToolResultMessage):
-                assert site[2] == len(message.content) - 1
+                # Its last markable block: a blank text or image after it does not move it.
+                assert last_markable(context.evolve(messages=(message,)), 1, text_only) == (
+                    2,
+                    0,
+                    site[2],
+                )
             if text_only:
                 assert isinstance(block, TextContent)
         if site[0] == 0:
@@ -656,3 +658,98 @@ def test_an_unknown_model_warns_below_the_assumed_minimum() -> None:
     [warning] = [e for e in logs if e["event"] == "cache.prefix_below_minimum"]
     assert warning["minimum"] == ASSUMED_MIN_CACHEABLE_TOKENS
     assert CacheBreakpoints(min_cacheable_tokens=0).minimum_tokens("gateway-sonnet") == 0
+
+
+# ------------------------------------------- tail placement inside tool results (issue 18 item 5)
+
+result_blocks = st.lists(
+    st.one_of(
+        st.builds(TextContent, st.sampled_from(["", " ", "\n"])),  # blank: never markable
+        st.builds(TextContent, st.text(min_size=1, max_size=20).filter(lambda t: not t.isspace())),
+        st.builds(ImageContent, st.just("iVBORw0KGgoAAAANSUhEUg=="), st.just("image/png")),
+    ),
+    max_size=5,
+)
+
+
+@PROPERTY
+@given(contexts(max_caller_markers=0), result_blocks, configs, st.sampled_from(INFOS))
+def test_the_tail_marker_lands_on_the_last_markable_block_of_the_newest_message(
+    context: Context, blocks: list[Any], config: CacheBreakpoints, which: Any
+) -> None:
+    # The newest message is a tool result, often ending in blank text or images.
+    newest = ToolResultMessage("call_newest", "run", tuple(blocks))
+    context = context.evolve(messages=(*context.messages, newest))
+    text_only = which[1] != "anthropic"
+    after = config(context, info_for(*which))
+    last = len(context.messages) - 1
+    eligible = [
+        b
+        for b, block in enumerate(blocks)
+        if (isinstance(block, TextContent) and not is_blank(block.text))
+        or (isinstance(block, ImageContent) and not text_only)
+    ]
+    placed = [site for site in markers(after) if site[0] == 2 and site[1] == last]
+    if eligible:
+        assert placed == [(2, last, eligible[-1])]
+    else:  # nothing in it can carry a marker: the tail is the last markable block before it
+        assert placed == []
+        earlier = last_markable(context, last, text_only)
+        if earlier is not None:
+            assert earlier in markers(after)
+
+
+def _result_context(*content: Any) -> Context:
+    call = ToolCall("call_1", "read_file", {"path": "a.png"})
+    return Context(
+        (TextContent("You review images."),),
+        (
+            UserMessage("Look at a.png."),
+            AssistantMessage((call,), StopReason.TOOL_USE),
+            ToolResultMessage("call_1", "read_file", content),
+        ),
+    )
+
+
+IMAGE = ImageContent("iVBORw0KGgoAAAANSUhEUg==", "image/png")
+
+
+@pytest.mark.parametrize(
+    ("content", "provider", "marked"),
+    [
+        # A blank last text: the text before it in the same result, not an earlier message.
+        ((TextContent("file contents"), TextContent("")), "anthropic", 0),
+        ((TextContent("file contents"), TextContent("")), "openrouter", 0),
+        # Through OpenRouter's text-only markers, a result ending in an image keeps its text.
+        ((TextContent("a.png:"), IMAGE), "openrouter", 0),
+        ((TextContent("a.png:"), IMAGE, TextContent(" ")), "openrouter", 0),
+        # Anthropic marks the tool_result block itself: the image may carry it.
+        ((TextContent("a.png:"), IMAGE), "anthropic", 1),
+    ],
+)
+def test_a_tool_result_keeps_the_tail_marker_on_its_last_markable_block(
+    content: tuple[Any, ...], provider: str, marked: int
+) -> None:
+    model = "claude-sonnet-4-5" if provider == "anthropic" else "anthropic/claude-sonnet-4.5"
+    after = cache_breakpoints(_result_context(*content), info_for(model, provider))
+    assert [site for site in markers(after) if site[0] == 2 and site[1] == 2] == [(2, 2, marked)]
+
+
+@pytest.mark.parametrize(("blocks", "bridged"), [(18, False), (19, True)])
+def test_a_tool_result_marked_before_its_image_is_one_position_for_the_lookback(
+    blocks: int, bridged: bool
+) -> None:
+    """The previous tail is a tool result marked on its text (OpenRouter), not its image."""
+    call = ToolCall("c0", "read_file", {"path": "a.png"})
+    answer = AssistantMessage(tuple(TextContent(f"part {n}") for n in range(blocks)))
+    history = (
+        UserMessage("go"),
+        AssistantMessage((call,), StopReason.TOOL_USE),
+        ToolResultMessage("c0", "read_file", (TextContent("a.png:"), IMAGE)),
+        answer,
+        UserMessage("next"),
+    )
+    info = info_for("anthropic/claude-sonnet-4.5", "openrouter")
+    found = markers(cache_breakpoints(Context("sys", history), info))
+    assert {(2, 2, 0), (2, 4, 0)} <= found.keys()
+    assert ((2, 3, 18) in found) is bridged

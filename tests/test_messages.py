@@ -71,7 +71,8 @@ usages = st.builds(
     counts,
     counts,
     counts,
-    st.floats(0, 1000, allow_nan=False),
+    st.one_of(st.none(), st.floats(0, 1000, allow_nan=False)),
+    st.booleans(),
     st.booleans(),
 )
 user_messages = st.builds(UserMessage, st.lists(st.one_of(texts, images), max_size=4))
@@ -140,10 +141,38 @@ def test_usage_addition_is_associative_and_commutative_in_counts(
     assert {k: v for k, v in counts_of(left).items() if k != "cost"} == {
         k: v for k, v in counts_of(right).items() if k != "cost"
     }
-    assert math.isclose(left.cost, right.cost, rel_tol=1e-9, abs_tol=1e-12)
+    if left.cost is None or right.cost is None:
+        assert left.cost is right.cost is None
+    else:
+        assert math.isclose(left.cost, right.cost, rel_tol=1e-9, abs_tol=1e-12)
     assert (a + b).total == a.total + b.total
     assert a + Usage() == a
     assert (a + b).input == (b + a).input
+
+
+@given(usages, usages)
+def test_an_unknown_cost_makes_the_sum_unknown_and_known_costs_add_exactly(
+    a: Usage, b: Usage
+) -> None:
+    total = a + b
+    if a.cost is None or b.cost is None:
+        assert total.cost is None  # unknown + anything = unknown, never a smaller known sum
+    else:
+        assert total.cost == a.cost + b.cost
+    assert total.partial == (a.partial or b.partial)
+    assert total.cache_write_derived == (a.cache_write_derived or b.cache_write_derived)
+    assert (b + a).cost == total.cost  # float addition commutes exactly
+
+
+def test_the_empty_usage_is_zero_dollars_not_unknown() -> None:
+    # The start of every sum: nothing spent is known to cost nothing.
+    assert Usage().cost == 0.0
+    assert (Usage() + Usage(input=5, cost=None)).cost is None
+    assert (Usage(cost=None) + Usage(cost=0.5)).cost is None
+    assert Usage(cost=None).to_dict()["cost"] is None
+    assert Usage.from_dict({"cost": None}).cost is None
+    assert Usage(partial=True).to_dict()["partial"] is True
+    assert "partial" not in Usage().to_dict()
 
 
 def test_usage_total_counts_every_billed_token() -> None:

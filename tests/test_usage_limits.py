@@ -320,6 +320,20 @@ async def test_cost_stops_before_the_request_that_could_cross_it() -> None:
     assert "cost_usd" in str(outcome) and "0.008" in str(outcome)
 
 
+async def test_an_unknown_cost_is_counted_at_the_limit_prices_not_as_zero() -> None:
+    # A partial answer (cost None) still spent its tokens: 4000 input at $1/M = $0.004 each.
+    counter = Counter(
+        [tool_reply(n, Usage(input=4000, output=0, cost=None, partial=True)) for n in range(5)]
+    )
+    limits = UsageLimits(cost_usd=0.006)
+    _, outcome = await run(config(counter, limits, model=PRICED, max_tokens=10))
+    assert isinstance(outcome, UsageLimitExceeded)
+    assert outcome.limit == "cost_usd"
+    assert outcome.spent == pytest.approx(0.008)  # two answers' tokens, after the second
+    assert outcome.projected is None
+    assert counter.requests == 2
+
+
 async def test_the_cost_reservation_prices_every_prompt_token_as_a_one_hour_cache_write() -> None:
     prompt = "x" * 40_000
     tokens = estimate_request_tokens(Context((), (UserMessage(prompt),), (step.definition,)))

@@ -32,7 +32,7 @@ def test_a_non_finite_cost_is_a_typed_error_naming_the_field(cost: float) -> Non
         attrs.evolve(Usage(), cost=cost)
 
 
-@pytest.mark.parametrize("cost", ["0.1", None, True, [1.0]])
+@pytest.mark.parametrize("cost", ["0.1", True, [1.0]])
 def test_a_cost_that_is_not_a_number_is_a_typed_error(cost: object) -> None:
     with pytest.raises(InvalidValueError, match=r"Usage\.cost must be a number of dollars"):
         Usage(cost=cost)  # type: ignore[arg-type]

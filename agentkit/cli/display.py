@@ -33,7 +33,7 @@ from agentkit._loop import RunResult, RunStream
 from agentkit._messages import AssistantMessage, Usage
 from agentkit.providers._usage import cost_from_prices
 
-__all__ = ["RequestCost", "RunDisplay", "uncached_cost"]
+__all__ = ["RequestCost", "RunDisplay", "dollars", "uncached_cost"]
 
 _MAX_SHOWN = 160  # characters of a tool's arguments or result shown inline
 
@@ -51,6 +51,13 @@ class RequestCost:
     model: str
     usage: Usage
     uncached: float | None
+
+
+def dollars(usage: Usage) -> str:
+    """``usage.cost`` for a person: ``$0.001234``, or ``unknown`` (never "$0" for unknown);
+    ``(partial)`` when the counts are those of a request that did not complete."""
+    shown = "unknown" if usage.cost is None else f"${usage.cost:.6f}"
+    return f"{shown} (partial)" if usage.partial else shown
 
 
 def _short(text: str) -> str:
@@ -120,7 +127,7 @@ class RunDisplay:
         self.console.print(
             f"[dim]  request {number}: input {usage.input:,} · cache read {usage.cache_read:,} "
             f"· cache write {usage.cache_write:,}{derived} "
-            f"· output {usage.output:,} · ${usage.cost:.6f}[/]"
+            f"· output {usage.output:,} · {dollars(usage)}[/]"
         )
 
     def summary(self) -> Table:
@@ -134,7 +141,7 @@ class RunDisplay:
             f"{total.cache_read:,}",
             f"{total.cache_write:,}",
             f"{total.output:,}",
-            f"${total.cost:.6f}",
+            dollars(total),
         )
         for name, footer in zip(columns, footers, strict=True):
             table.add_column(name, footer=footer, justify="right")
@@ -146,16 +153,18 @@ class RunDisplay:
                 f"{u.cache_read:,}",
                 f"{u.cache_write:,}",
                 f"{u.output:,}",
-                f"${u.cost:.6f}",
+                dollars(u),
             )
         return table
 
     def savings(self) -> tuple[float, float] | None:
-        """(dollars saved, fraction of the uncached cost), or None when prices are unknown."""
-        if not self.requests or any(r.uncached is None for r in self.requests):
+        """(dollars saved, fraction of the uncached cost), or None when a cost is unknown."""
+        if not self.requests or any(
+            r.uncached is None or r.usage.cost is None for r in self.requests
+        ):
             return None
         uncached = sum(r.uncached or 0.0 for r in self.requests)
-        actual = sum(r.usage.cost for r in self.requests)
+        actual = sum(r.usage.cost or 0.0 for r in self.requests)
         if uncached <= 0:
             return None
         return uncached - actual, (uncached - actual) / uncached
@@ -164,7 +173,13 @@ class RunDisplay:
         self.console.print(self.summary())
         saved = self.savings()
         if saved is None:
-            self.console.print("[dim]No list prices for this model: savings unknown.[/]")
+            unpriced = sorted(
+                {r.model for r in self.requests if r.uncached is None or r.usage.cost is None}
+            )
+            self.console.print(
+                f"[dim]Cost unknown for {', '.join(unpriced) or 'these requests'}: "
+                "savings unknown.[/]"
+            )
             return
         dollars, share = saved
         if not any(r.usage.cache_read or r.usage.cache_write for r in self.requests):

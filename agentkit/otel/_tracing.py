@@ -143,14 +143,16 @@ def _record_error(
 def _usage_attributes(usage: Usage) -> dict[str, Any]:
     # The conventions' input tokens are the whole prompt; agentkit's Usage.input
     # counts only the uncached part (cache reads and writes are separate).
-    return {
+    attributes: dict[str, Any] = {
         n.USAGE_INPUT_TOKENS: usage.prompt,
         n.USAGE_OUTPUT_TOKENS: usage.output,
         n.USAGE_CACHE_READ_INPUT_TOKENS: usage.cache_read,
         n.USAGE_CACHE_CREATION_INPUT_TOKENS: usage.cache_write,
         n.USAGE_REASONING_OUTPUT_TOKENS: usage.reasoning,
-        n.USAGE_COST: usage.cost,
     }
+    if usage.cost is not None:  # unknown is left out, never reported as 0
+        attributes[n.USAGE_COST] = usage.cost
+    return attributes
 
 
 class _Chat:

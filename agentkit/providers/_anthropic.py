@@ -40,6 +40,7 @@ from agentkit._messages import (
     TextContent,
     ThinkingContent,
     ToolResultMessage,
+    Usage,
     UserContent,
     UserMessage,
 )
@@ -60,7 +61,7 @@ from agentkit.providers._http import HTTPProviderBase, RetryPolicy, SSEReader, T
 from agentkit.providers._openai_compat import env_key
 from agentkit.providers._openai_format import as_text
 from agentkit.providers._sse import ServerSentEvent
-from agentkit.providers._usage import anthropic_usage
+from agentkit.providers._usage import anthropic_usage, partial_usage
 
 __all__ = [
     "ANTHROPIC_BASE_URL",
@@ -270,7 +271,7 @@ class AnthropicProvider(HTTPProviderBase):
 
             async def consume(response: httpx.Response, reader: SSEReader) -> AssistantMessage:
                 state = _StreamState(self, out, options)
-                with state.builder.partial_on_cancel(out):
+                with state.builder.partial_on_cancel(out, state.usage_so_far):
                     return await state.run(reader)
 
             url = f"{self.base_url}/v1/messages"
@@ -361,7 +362,17 @@ class _StreamState:
             _log.warning("anthropic.unknown_stop_reason", stop_reason=self.stop)
             reason = StopReason.STOP
         usage = anthropic_usage(self.usage, model=self.builder.model)
+        self.provider._price_notices.check(
+            usage, model=self.builder.model, provider=self.provider.name
+        )
         return self.builder.build(reason, usage)
+
+    def usage_so_far(self) -> Usage:
+        """What the service has counted so far: ``message_start``'s input and cache
+        counts, updated by every ``message_delta``; marked partial."""
+        if not self.usage:
+            return partial_usage(None)
+        return partial_usage(anthropic_usage(self.usage, model=self.builder.model))
 
     def handle_batch(self, batch: list[ServerSentEvent], out: list[AssistantEvent]) -> None:
         """Parse and handle one read's events, up to ``message_stop``."""

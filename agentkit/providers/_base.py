@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import AsyncIterable, Hashable, Iterator, Mapping
+from collections.abc import AsyncIterable, Callable, Hashable, Iterator, Mapping
 from contextlib import contextmanager
 from types import TracebackType
 from typing import Any, Literal, Protocol, TypeAlias, runtime_checkable
@@ -313,17 +313,31 @@ class AssistantMessageBuilder:
         return self._message(kept, stop_reason, usage or Usage())
 
     @contextmanager
-    def partial_on_cancel(self, out: EventStream[Any, AssistantMessage]) -> Iterator[None]:
+    def partial_on_cancel(
+        self,
+        out: EventStream[Any, AssistantMessage],
+        usage: Callable[[], Usage] | None = None,
+    ) -> Iterator[None]:
         """Inside, a cancellation ends ``out`` with :meth:`partial` (``StopReason.ABORTED``).
 
         So a consumer that cancels the stream (an aborted run) gets the answer as
-        far as it came, built here, where the events were made.
+        far as it came, built here, where the events were made. ``usage`` gives
+        what the service had counted so far (mark it ``partial``); it becomes the
+        partial message's usage, and the ``request_usage`` of a
+        :class:`~agentkit.ProviderError` raised inside (a mid-stream error, a
+        stall), so no counted token is lost on any path.
         """
         try:
             yield
         except anyio.get_cancelled_exc_class():
             if not out.done:
-                out.end(self.partial(StopReason.ABORTED))
+                out.end(self.partial(StopReason.ABORTED, _so_far(usage)))
+            raise
+        except Exception as exc:
+            if usage is not None and getattr(exc, "request_usage", None) is None:
+                # On any exception: a transport error is made a ProviderError later,
+                # by code that copies this across (see HTTPProviderBase).
+                exc.request_usage = _so_far(usage)  # type: ignore[attr-defined]
             raise
 
     def build(self, stop_reason: StopReason, usage: Usage) -> AssistantMessage:
@@ -345,6 +359,10 @@ class AssistantMessageBuilder:
             response_id=self.response_id,
             provider_data=self.provider_data,
         )
+
+
+def _so_far(usage: Callable[[], Usage] | None) -> Usage | None:
+    return None if usage is None else usage()
 
 
 def _repair_call_ids(

@@ -158,6 +158,7 @@ _CONTEXT_MARKERS = (
     "prompt is too long",
     "maximum context",
     "too many tokens",
+    "exceed context limit",  # Anthropic: "input length and `max_tokens` exceed context limit"
 )
 _RETRYABLE_TYPES = frozenset(
     {

@@ -37,6 +37,7 @@ from agentkit.providers._errors import (
 )
 from agentkit.providers._secret import KeyAuth, Secret
 from agentkit.providers._sse import ServerSentEvent, SSEDecoder
+from agentkit.providers._usage import PriceNotices
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -352,6 +353,7 @@ class HTTPProviderBase:
         self._owns_client = client is None
         self.timeouts = timeouts or Timeouts()
         self.retry = retry or RetryPolicy()
+        self._price_notices = PriceNotices()
 
     def __repr__(self) -> str:
         key = "set" if self._api_key else "none"
@@ -520,13 +522,17 @@ class HTTPProviderBase:
                 await body.aclose()
             raise
         except httpx.TimeoutException as exc:
-            raise StreamStalledError(
+            stalled = StreamStalledError(
                 stall_message(self.name, self.timeouts.idle),
                 request_id=request_id,
                 retryable=True,
-            ) from _detach_traceback(exc)
+            )
+            stalled.request_usage = getattr(exc, "request_usage", None)
+            raise stalled from _detach_traceback(exc)
         except httpx.TransportError as exc:
-            raise self._connection_error(exc, before_body=False) from _detach_traceback(exc)
+            failed = self._connection_error(exc, before_body=False)
+            failed.request_usage = getattr(exc, "request_usage", None)
+            raise failed from _detach_traceback(exc)
         finally:
             if body is not None and sys.exc_info()[0] is not None:
                 await body.aclose()

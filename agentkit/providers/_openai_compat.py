@@ -4,7 +4,8 @@ vLLM, llama.cpp, Ollama, LM Studio, OpenAI itself... Cache markers are
 stripped (these servers do not understand ``cache_control``); usage follows
 OpenAI's convention (``prompt_tokens`` includes cached tokens) and is
 converted to agentkit's; cost comes from the model registry when it knows
-the model, else it is 0.0.
+the model, else it is None (unknown), with one ``usage.price_unknown``
+notice per model.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ from agentkit.providers._openai_format import (
     response_format,
 )
 from agentkit.providers._sse import ServerSentEvent
-from agentkit.providers._usage import openai_usage
+from agentkit.providers._usage import openai_usage, partial_usage
 
 __all__ = ["OpenAICompatibleProvider"]
 
@@ -185,13 +186,23 @@ class OpenAICompatibleProvider(HTTPProviderBase):
         options: ModelOptions,
     ) -> AssistantMessage:
         builder = AssistantMessageBuilder(model=options.model, provider=self.name)
-        with builder.partial_on_cancel(out):
-            return await self._read_answer(reader, out, builder)
+        state = ChunkState(builder, self.name)
+
+        def so_far() -> Usage:
+            # Usage comes in the last chunks: before them nothing is known.
+            raw = state.usage
+            return partial_usage(None if raw is None else self._usage(raw, builder.model))
+
+        with builder.partial_on_cancel(out, so_far):
+            return await self._read_answer(reader, out, builder, state)
 
     async def _read_answer(
-        self, reader: SSEReader, out: AnswerOut, builder: AssistantMessageBuilder
+        self,
+        reader: SSEReader,
+        out: AnswerOut,
+        builder: AssistantMessageBuilder,
+        state: ChunkState,
     ) -> AssistantMessage:
-        state = ChunkState(builder, self.name)
         events: list[AssistantEvent] = []
         async for batch in reader:
             # One network read's events go out together, and before any failure in it.
@@ -226,6 +237,7 @@ class OpenAICompatibleProvider(HTTPProviderBase):
         if state.usage is None:
             _log.warning("provider.usage_missing", provider=self.name, model=builder.model)
         usage = self._usage(state.usage or {}, builder.model)
+        self._price_notices.check(usage, model=builder.model, provider=self.name)
         details = state.reasoning_details()
         if details:
             builder.provider_data = {**(builder.provider_data or {}), "reasoning_details": details}

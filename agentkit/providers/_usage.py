@@ -27,6 +27,8 @@ from agentkit._models import (
 
 __all__ = [
     "anthropic_usage",
+    "PriceNotices",
+    "partial_usage",
     "cost_from_prices",
     "derive_cache_write_tokens",
     "MAX_PLAUSIBLE_COST",
@@ -116,7 +118,8 @@ def openai_usage(raw: Mapping[str, Any], *, model: str, derive_cache_writes: boo
 
     ``cost`` is taken from ``raw["cost"]`` (OpenRouter credits, 1 credit =
     1 USD) when present and plausible (see :func:`reported_cost`), otherwise
-    from the registry. When
+    from the registry, otherwise None (unknown). The reported
+    ``prompt_tokens_details.cache_write_tokens`` is used whenever present. When
     ``prompt_tokens_details.cache_write_tokens`` is absent and
     ``derive_cache_writes`` is set, writes are derived from the cost and the
     model's prices and ``cache_write_derived`` is set.
@@ -152,7 +155,43 @@ def openai_usage(raw: Mapping[str, Any], *, model: str, derive_cache_writes: boo
     )
     if cost is None:
         cost = cost_from_prices(usage, model)
-    return usage if cost is None else attrs.evolve(usage, cost=cost)
+    return attrs.evolve(usage, cost=cost)
+
+
+class PriceNotices:
+    """Logs ``usage.price_unknown`` the first time a model's cost is unknown.
+
+    One per provider: once per model is enough to tell, and a notice per
+    request would drown the log.
+    """
+
+    __slots__ = ("_seen",)
+
+    def __init__(self) -> None:
+        self._seen: set[str] = set()
+
+    def check(self, usage: Usage, *, model: str, provider: str) -> None:
+        if usage.cost is not None or usage.partial or model in self._seen:
+            return
+        self._seen.add(model)
+        _log.warning(
+            "usage.price_unknown",
+            provider=provider,
+            model=model[:200],
+            detail="cost is None (unknown), not 0.0: agentkit has no price for this model "
+            "and the service reported none; register_model(ModelInfo(...)) adds one",
+        )
+
+
+def partial_usage(usage: Usage | None) -> Usage:
+    """The usage of a request that did not complete: ``usage`` marked partial.
+
+    None (the service had reported nothing yet) gives zero tokens at an
+    unknown cost: the request was probably billed, for an amount nobody knows.
+    """
+    if usage is None:
+        return Usage(cost=None, partial=True)
+    return attrs.evolve(usage, partial=True)
 
 
 def anthropic_usage(raw: Mapping[str, Any], *, model: str) -> Usage:
@@ -174,5 +213,4 @@ def anthropic_usage(raw: Mapping[str, Any], *, model: str) -> Usage:
         cache_write_1h=written_1h,
         reasoning=min(thinking, output),
     )
-    cost = cost_from_prices(usage, model)
-    return usage if cost is None else attrs.evolve(usage, cost=cost)
+    return attrs.evolve(usage, cost=cost_from_prices(usage, model))

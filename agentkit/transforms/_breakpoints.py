@@ -67,13 +67,15 @@ def markable(block: object, text_only: bool) -> bool:
 
 
 def _message_site(messages: Sequence[Message], index: int, text_only: bool) -> Site | None:
-    """The last markable site of ``messages[index]``; a tool result only ever its last block."""
-    message = messages[index]
-    content = message.content
-    if isinstance(message, ToolResultMessage):
-        if content and markable(content[-1], text_only):
-            return (MESSAGES, index, len(content) - 1)
-        return None
+    """The last markable site of ``messages[index]``.
+
+    A tool result's blocks are one position on the wire (Anthropic marks the
+    ``tool_result`` block whichever of its blocks carries the marker; the OpenAI
+    format keeps its text in the ``tool`` message and moves images after it), so
+    a blank last text or a trailing image falls back to an earlier block of the
+    same result, never to an earlier message.
+    """
+    content = messages[index].content
     for block_index in range(len(content) - 1, -1, -1):
         if markable(content[block_index], text_only):
             return (MESSAGES, index, block_index)
@@ -122,8 +124,9 @@ def _items(
     """Wire items of one message: ``(kind, block_index, markable site or None)``."""
     message = messages[index]
     if isinstance(message, ToolResultMessage):
-        last = len(message.content) - 1
-        yield _TOOL_RESULT, last, _message_site(messages, index, text_only)
+        # One item, addressed by the block that would carry its marker.
+        site = _message_site(messages, index, text_only)
+        yield _TOOL_RESULT, len(message.content) - 1 if site is None else site[2], site
         return
     for b, block in enumerate(message.content):
         kind = _TOOL_USE if isinstance(block, ToolCall) else _BLOCK

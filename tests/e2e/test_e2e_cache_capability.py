@@ -11,8 +11,8 @@ import pytest
 from structlog.testing import capture_logs
 
 from agentkit import Agent, AnthropicProvider, AssistantMessage, CacheBreakpoints, RetryPolicy
-from agentkit._models import find_model
-from agentkit.testing.emulator import Emulator, ModelReply
+from agentkit._models import ModelInfo, find_model
+from agentkit.testing.emulator import Emulator, EmulatorConfig, ModelReply
 
 pytestmark = pytest.mark.anyio
 
@@ -32,7 +32,11 @@ def answers(agent: Agent) -> list[AssistantMessage]:
 async def two_turns(agent_class: type[Agent], model: str) -> tuple[Agent, Emulator, list[dict]]:
     script = [ModelReply(text="First."), ModelReply(text="Second.")]
     with capture_logs() as logs:
-        async with Emulator(script=script) as emulator:
+        # The emulator plays the gateway that serves the alias (an unknown name is a 404).
+        served = ModelInfo(ALIAS, context_window=200_000, min_cacheable_tokens=1024)
+        async with Emulator(
+            script=script, config=EmulatorConfig(models={ALIAS: served})
+        ) as emulator:
             provider = AnthropicProvider(
                 api_key="sk-e2e-alias-key",
                 base_url=emulator.anthropic_base_url,

@@ -249,7 +249,9 @@ async def test_the_emulator_hands_out_providers_pointed_at_itself(api: str) -> N
         provider = emu.anthropic_provider() if api == "anthropic" else emu.openrouter_provider()
         with anyio.fail_after(10):
             async with provider:
-                agent = Agent(provider=provider, model="claude-haiku-4-5")
+                # OpenRouter names models by vendor: a bare name is a 404 there.
+                model = "claude-haiku-4-5" if api == "anthropic" else "anthropic/claude-haiku-4.5"
+                agent = Agent(provider=provider, model=model)
                 result = await agent.run("Hi")
         assert result.text == "hello from the emulator"
         assert [r.api for r in emu.requests] == [api]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -75,7 +77,7 @@ def test_cost_from_registry_when_not_reported() -> None:
     }
     usage = openai_usage(raw, model="claude-sonnet-4-5", derive_cache_writes=False)
     assert usage.cost == pytest.approx((600 * 3 + 400 * 0.3 + 100 * 15) * 1e-6)
-    assert openai_usage(raw, model="unknown", derive_cache_writes=False).cost == 0.0
+    assert openai_usage(raw, model="unknown", derive_cache_writes=False).cost is None
 
 
 def test_reasoning_is_never_counted_twice() -> None:
@@ -115,7 +117,7 @@ def test_junk_counts_are_zero_not_errors() -> None:
         "prompt_tokens_details": [],
         "cost": True,
     }
-    assert openai_usage(raw, model="m", derive_cache_writes=True) == Usage()
+    assert openai_usage(raw, model="m", derive_cache_writes=True) == Usage(cost=None)
 
 
 def test_registered_models_are_used_for_cost() -> None:
@@ -148,3 +150,85 @@ def test_derivation_inverts_the_cost_formula(
         cost=cost, prompt=prompt, cached=read, completion=completion, info=info
     )
     assert derived == write
+
+
+# ------------------------------------------------- OpenRouter writes: reported first, derived last
+
+RECORDED = Path(__file__).resolve().parent.parent / "fixtures" / "recorded"
+
+
+def recorded_usages(name: str) -> list[dict[str, Any]]:
+    """The ``usage`` objects of a recorded OpenRouter stream (see its .source.txt)."""
+    found = []
+    for line in (RECORDED / name).read_text().splitlines():
+        if line.startswith("data: {"):
+            chunk = json.loads(line[len("data: ") :])
+            if chunk.get("usage"):
+                found.append(chunk["usage"] | {"model": chunk.get("model")})
+    return found
+
+
+REPORTING = sorted(
+    p.name for p in RECORDED.glob("openrouter_*.sse") if "cache_write_tokens" in p.read_text()
+)
+
+
+def test_the_recorded_streams_cover_both_shapes() -> None:
+    # Reported: every 2026 recording of a paid model carries the field.
+    assert len(REPORTING) >= 4
+    # Absent: the goose capture of a free model has neither the field nor a cost.
+    (goose,) = recorded_usages("openrouter_gptoss_text_usage_chunk_goose.sse")
+    assert "cache_write_tokens" not in (goose.get("prompt_tokens_details") or {})
+    assert "cost" not in goose
+
+
+@pytest.mark.parametrize("name", REPORTING)
+def test_a_reported_cache_write_count_is_used_whatever_the_cost_says(name: str) -> None:
+    for raw in recorded_usages(name):
+        reported = raw["prompt_tokens_details"]["cache_write_tokens"]
+        usage = openai_usage(raw, model=raw["model"], derive_cache_writes=True)
+        assert (usage.cache_write, usage.cache_write_derived) == (reported, False)
+        # A cost implying 1,000 written tokens does not override what the service said.
+        inflated = raw | {"cost": raw["cost"] + 1000 * 0.25 * 5e-6}
+        usage = openai_usage(inflated, model=raw["model"], derive_cache_writes=True)
+        assert (usage.cache_write, usage.cache_write_derived) == (reported, False)
+        assert usage.cost == inflated["cost"]  # the service's own figure
+
+
+def test_recorded_claude_costs_match_the_registry_prices_the_derivation_uses() -> None:
+    # The derivation is only as right as the prices; these are OpenRouter's own figures
+    # (cost_details of a real Bedrock-served Opus 4.7 request), not the emulator's table.
+    name = "openrouter_claude_opus47_bedrock_tool_loop.call{}.sse"
+    for call in (1, 2):
+        (raw,) = recorded_usages(name.format(call))
+        info = find_model(raw["model"])
+        assert info is not None and info.input_price and info.output_price
+        details = raw["cost_details"]
+        prompt_cost = raw["prompt_tokens"] * info.input_price * 1e-6
+        completion_cost = raw["completion_tokens"] * info.output_price * 1e-6
+        assert prompt_cost == pytest.approx(details["upstream_inference_prompt_cost"])
+        assert completion_cost == pytest.approx(details["upstream_inference_completions_cost"])
+        # Without the field, the cost alone gives back the count the service reported.
+        bare = raw | {"prompt_tokens_details": {"cached_tokens": 0}}
+        derived = openai_usage(bare, model=raw["model"], derive_cache_writes=True)
+        assert derived.cache_write == raw["prompt_tokens_details"]["cache_write_tokens"]
+        assert derived.cache_write_derived
+
+
+@given(st.integers(0, 50_000), st.integers(0, 50_000), st.integers(0, 50_000), st.integers(0, 5000))
+def test_writes_are_derived_only_when_the_field_is_absent(
+    uncached: int, read: int, write: int, completion: int
+) -> None:
+    prompt = uncached + read + write
+    raw = {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "cost": openrouter_cost(prompt, read, write, completion),
+        "prompt_tokens_details": {"cached_tokens": read},
+    }
+    derived = openai_usage(raw, model=OPUS, derive_cache_writes=True)
+    assert derived.cache_write_derived
+    assert abs(derived.cache_write - write) <= 1  # rounding of the cost, at most a token
+    reported = dict(raw, prompt_tokens_details={"cached_tokens": read, "cache_write_tokens": 7})
+    used = openai_usage(reported, model=OPUS, derive_cache_writes=True)
+    assert (used.cache_write, used.cache_write_derived) == (min(7, prompt - read), False)

@@ -16,6 +16,7 @@ import attrs
 
 import agentkit.testing.emulator._anthropic_api as anthropic_api
 import agentkit.testing.emulator._anthropic_render as anthropic_render
+import agentkit.testing.emulator._fidelity as fidelity
 import agentkit.testing.emulator._openrouter_api as openrouter_api
 import agentkit.testing.emulator._openrouter_render as openrouter_render
 from agentkit._log import get_logger
@@ -194,6 +195,13 @@ class EmulatorApp:
         send: Send,
     ) -> None:
         index, model, now = base.index, call.request.model, self.clock.now()
+        info = self.config.model_info(model)
+        try:
+            fidelity.check_model(api, model, info)
+            stops = fidelity.stop_sequences(api, base.body)
+        except ApiError as exc:
+            await self._error(api, base, exc, send)
+            return
         upstream = "Anthropic"
         sticky_key = call.session_id or hashlib.sha256(call.sticky_hint.encode()).hexdigest()
         if api == "openrouter":
@@ -224,10 +232,17 @@ class EmulatorApp:
             implicit=call.implicit_cache,
         )
         try:
+            fidelity.check_context_window(api, info, plan.total_tokens, call.request.max_tokens)
+        except ApiError as exc:
+            await self._error(api, base, exc, send)
+            return
+        try:
             reply = (
                 ModelReply()
                 if call.request.max_tokens == 0
-                else self.state.reply_policy()(call.request)
+                else fidelity.fit_reply(
+                    self.state.reply_policy()(call.request), call.request.max_tokens, stops
+                )
             )
         except ScriptEndedError as exc:
             await self._error(
@@ -412,6 +427,8 @@ class EmulatorApp:
             )
             headers["request-id"] = _rid(base.index)
         else:
+            if metadata is None and exc.error_type is not None:
+                metadata = {"error_type": exc.error_type}
             body = openrouter_render.error_body(exc.status, exc.message or None, metadata)
         if retry_after is not None:
             headers["retry-after"] = f"{retry_after:g}"

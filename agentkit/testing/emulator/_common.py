@@ -28,10 +28,11 @@ __all__ = [
 class ApiError(Exception):
     """A request the service would reject: its HTTP ``status`` and message."""
 
-    def __init__(self, message: str, *, status: int = 400) -> None:
+    def __init__(self, message: str, *, status: int = 400, error_type: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.status = status
+        self.error_type = error_type  # OpenRouter's metadata.error_type, when not the status's
 
 
 @define(frozen=True, slots=True)
@@ -188,6 +189,12 @@ def check_tool_results(turns: tuple[Turn, ...] | list[Turn], *, claude: bool = T
             else set()
         )
         missing = [call for call in calls if call not in answered]
+        first_call = next(i for i, b in enumerate(turn.blocks) if b.kind == "tool_use")
+        if claude and any(b.kind != "tool_use" for b in turn.blocks[first_call:]):
+            # Anthropic: content after a tool_use (text, say) leaves it without its
+            # result "immediately after", even when the next message holds it (a
+            # recorded 400: anthropic_messages_400_tool_result_ordering).
+            missing = calls
         if not missing:
             continue
         if claude:

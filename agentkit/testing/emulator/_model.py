@@ -31,7 +31,15 @@ __all__ = [
 ]
 
 BlockKind = Literal["text", "image", "tool_use", "tool_result", "thinking", "redacted_thinking"]
-WireStopReason = Literal["end_turn", "tool_use", "max_tokens", "stop_sequence"]
+WireStopReason = Literal[
+    "end_turn",
+    "tool_use",
+    "max_tokens",
+    "stop_sequence",
+    "refusal",
+    "pause_turn",
+    "model_context_window_exceeded",
+]
 
 
 @define(frozen=True, slots=True)

@@ -42,6 +42,9 @@ _FINISH = {
     "tool_use": "tool_calls",
     "max_tokens": "length",
     "stop_sequence": "stop",
+    "refusal": "content_filter",
+    "pause_turn": "stop",
+    "model_context_window_exceeded": "length",
 }
 
 
