@@ -111,6 +111,29 @@ async def agentkit_unlogged(turns: int) -> list[float]:
         Logger._emit = emit  # type: ignore[method-assign]
 
 
+async def agentkit_otel(turns: int) -> list[float]:
+    """``Agent.run`` with ``agentkit.otel`` on: the real SDK records everything, exports nothing."""
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
+
+    from agentkit import otel
+
+    class Dropping(SpanExporter):
+        def export(self, spans: Any) -> SpanExportResult:
+            return SpanExportResult.SUCCESS
+
+    tracer_provider = TracerProvider()
+    tracer_provider.add_span_processor(SimpleSpanProcessor(Dropping()))
+    meter_provider = MeterProvider(metric_readers=[InMemoryMetricReader()])
+    otel.instrument(tracer_provider=tracer_provider, meter_provider=meter_provider)
+    try:
+        return await agentkit_agent(turns)
+    finally:
+        otel.uninstrument()
+
+
 async def pydantic_ai(turns: int) -> list[float]:
     from pydantic_ai import Agent  # type: ignore[import-not-found, unused-ignore]
     from pydantic_ai.messages import (  # type: ignore[import-not-found, unused-ignore]
@@ -202,6 +225,12 @@ FRAMEWORKS: tuple[tuple[str, str, str | None, Runner], ...] = (
     ("agentkit", "agentkit `agent_loop` + `ScriptedProvider`", None, agentkit),
     ("agentkit_agent", "agentkit `Agent.run` (caching on, default logging)", None, agentkit_agent),
     ("agentkit_unlogged", "agentkit `agent_loop`, log calls removed", None, agentkit_unlogged),
+    (
+        "agentkit_otel",
+        "agentkit `Agent.run`, `agentkit.otel` on (SDK, spans dropped)",
+        "opentelemetry-sdk",
+        agentkit_otel,
+    ),
     ("pydantic_ai", "pydantic-ai `Agent` + `FunctionModel`", "pydantic-ai-slim", pydantic_ai),
     ("openai_agents", "openai-agents `Runner` + custom `Model`", "openai-agents", openai_agents),
 )

@@ -79,6 +79,15 @@ def check_targets(results: dict[str, Any]) -> list[dict[str, Any]]:
                     "met": mine["ratio_to_pydantic_ai"] <= 0.1,
                 }
             )
+        if "agentkit_otel" in rows:
+            cost = rows["agentkit_otel"]["us_per_turn"] / rows["agentkit_agent"]["us_per_turn"]
+            out.append(
+                {
+                    "target": "OpenTelemetry on: at most 1.15× `Agent.run` per turn",
+                    "measured": f"{_x(cost)} ({run['turns']} turns)",
+                    "met": cost <= 1.15,
+                }
+            )
         growth = max(r["rows"][1]["growth_last_vs_first"] for r in results["loop"]["runs"])
         out.append(
             {
@@ -268,7 +277,10 @@ loop doing the same appends and calls. Growth is the median turn of the last
 fifth of the run over the first fifth. `Agent.run` is what users run (the
 default caching transform, default logging); "log calls removed" replaces every
 logging call with a no-op, so its difference to `agent_loop` is what logging
-costs when nobody listens.
+costs when nobody listens. "`agentkit.otel` on" is `Agent.run` with the
+instrumentation on and OpenTelemetry's SDK recording every span and metric
+(spans go to an exporter that drops them); off is the `Agent.run` row, since
+instrumentation is off unless `agentkit.otel.instrument()` is called.
 """
     ]
     for run in data["runs"]:
