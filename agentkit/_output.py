@@ -109,9 +109,6 @@ def _schema_and_converter(tp: Any, where: str) -> tuple[dict[str, Any], Callable
     return dict(adapter.schema), adapter.validate_json_value
 
 
-_type_schema = _schema_and_converter
-
-
 def _type_name(tp: Any) -> str:
     name = getattr(tp, "__name__", None)
     if isinstance(name, str) and _NAME.fullmatch(name) and get_origin(tp) is None:
@@ -245,7 +242,7 @@ def build_output_spec(
         return None
     where = f"output_type {_describe(output_type)}"
     try:
-        schema, convert = _type_schema(output_type, where)
+        schema, convert = _schema_and_converter(output_type, where)
     except ToolDefinitionError as exc:
         raise UnsupportedOutputError(str(exc)) from None
     wrapped = schema.get("type") != "object"
