@@ -1,4 +1,4 @@
-"""Helpers shared by the benchmarks: timing, medians, machine facts, quiet logging."""
+"""Helpers shared by the benchmarks: timing, medians and spreads, machine facts."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ __all__ = [
     "median",
     "peer_available",
     "rss_bytes",
+    "spread",
     "timed",
     "versions",
 ]
@@ -94,6 +95,11 @@ def rss_bytes() -> int:
 
 def median(values: Sequence[float]) -> float:
     return float(statistics.median(values))
+
+
+def spread(values: Sequence[float]) -> dict[str, float]:
+    """Median, lowest and highest of one figure over independent runs."""
+    return {"median": median(values), "min": float(min(values)), "max": float(max(values))}
 
 
 class Sample:

@@ -1,21 +1,24 @@
 """A minimal HTTP/1.1 server on loopback that answers every request with one fixed SSE body.
 
 Trimmed from ``tests/providers/loopback_server.py``: the body is sent in
-64 KiB chunks of chunked transfer encoding, so the server's own cost is small
-and identical for every reader measured against it.
+writes of 4 to 16 KiB (a fixed cycle of sizes, one chunk of chunked transfer
+encoding each), as real services send it, rather than in large blocks that
+would hand each reader few, big reads. The cycle is the same for every reader.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import anyio
 from anyio.abc import SocketAttribute, SocketStream
 
-__all__ = ["read_request", "serve"]
+__all__ = ["WRITES", "read_request", "serve", "split"]
 
-CHUNK = 65_536
+#: The sizes of successive server writes, in bytes, cycled through the body.
+WRITES = (4_096, 9_216, 16_384, 6_144, 12_288)
 
 
 async def read_request(stream: SocketStream) -> bytes:
@@ -34,10 +37,21 @@ async def read_request(stream: SocketStream) -> bytes:
     return body
 
 
+def split(body: bytes) -> list[bytes]:
+    """``body`` cut into consecutive writes of the sizes in ``WRITES``, cycled."""
+    chunks, start = [], 0
+    for size in itertools.cycle(WRITES):
+        if start >= len(body):
+            return chunks
+        chunks.append(body[start : start + size])
+        start += size
+    raise AssertionError("unreachable")
+
+
 @asynccontextmanager
 async def serve(body: bytes) -> AsyncIterator[str]:
     """Serves ``body`` as ``text/event-stream`` to every request; yields the base URL."""
-    chunks = [body[i : i + CHUNK] for i in range(0, len(body), CHUNK)]
+    chunks = split(body)
 
     async def handle(stream: SocketStream) -> None:
         try:
