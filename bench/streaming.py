@@ -299,7 +299,7 @@ RUNS = 3
 
 
 def run(quick: bool = False) -> dict[str, Any]:
-    text, tool, repeats = (2_000, 200, 2) if quick else (20_000, 2_000, 5)
+    text, tool, repeats = (2_000, 200, 2) if quick else (20_000, 2_000, 4)
     cases = []
     for fmt in ("openrouter", "anthropic"):
         for kind, count in (("text", text), ("tool", tool)):
