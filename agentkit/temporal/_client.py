@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 import anyio
-from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
+from temporalio.client import (
+    Client,
+    WorkflowFailureError,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+)
 from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Replayer, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
@@ -17,9 +23,11 @@ from agentkit._events import AgentEnd, AgentEvent
 from agentkit._limits import UsageLimits
 from agentkit._loop import RunResult, prompt_messages
 from agentkit._messages import Message, Usage, UserMessage, message_from_dict
+from agentkit._pause import Approval, Paused, ResumeError
 from agentkit.temporal._activities import BEAT, make_activities
 from agentkit.temporal._codec import (
     DurableRunError,
+    decisions_to_dict,
     exceeded_from_dict,
     limits_to_dict,
     rebuild_error,
@@ -161,8 +169,38 @@ class DurableRun:
         """Stop the run now: running activities are cancelled, it ends ``ABORTED``."""
         await self._handle.signal("abort")
 
+    async def paused(self) -> Paused | None:
+        """The state the run waits in for approval, or None while it is not waiting."""
+        raw = await self._handle.query("paused")
+        return None if raw is None else Paused.from_dict(raw)
+
+    async def decide(self, decisions: Mapping[str, Approval]) -> None:
+        """Resume the run waiting for approval with an :class:`~agentkit.Approval` per pending call.
+
+        Fails closed as :meth:`Agent.resume <agentkit.Agent.resume>` does: a
+        missing or extra decision, an unknown call id, replaced arguments the
+        schema rejects, or a run that is not waiting raise
+        :class:`~agentkit.ResumeError`, and nothing runs. The check runs in
+        the workflow (so a worker must be serving the task queue); an accepted
+        decision is recorded in the run's history and the run goes on.
+        """
+        try:
+            await self._handle.execute_update("decide", decisions_to_dict(decisions))
+        except WorkflowUpdateFailedError as exc:
+            cause = exc.cause
+            if isinstance(cause, ApplicationError) and cause.type == "ResumeError":
+                raise ResumeError(cause.message) from None
+            raise
+        except RPCError as exc:
+            if exc.status is RPCStatusCode.NOT_FOUND:  # the run has ended (or never was)
+                raise ResumeError(f"the run is not waiting for approval: {exc.message}") from None
+            raise
+
     async def events(self, *, poll_interval: float = 0.25) -> AsyncIterator[AgentEvent]:
-        """The run's events, from its first, as they happen; ends after :class:`~agentkit.AgentEnd`.
+        """The run's events from the first, as they happen, to its last :class:`~agentkit.AgentEnd`.
+
+        A run that pauses for approval has an ``AgentEnd`` with ``paused``
+        set; the iteration goes on past it, through the resumed run's events.
 
         Polls the workflow (a query, which adds nothing to its history) every
         ``poll_interval`` seconds while nothing is new, so an event arrives at
@@ -177,7 +215,7 @@ class DurableRun:
             for raw in reply["events"]:
                 event = event_from_dict(raw)
                 yield event
-                if isinstance(event, AgentEnd):
+                if isinstance(event, AgentEnd) and event.paused is None:
                     return
             offset = reply["next"]
             if reply["events"]:

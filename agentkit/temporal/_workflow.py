@@ -42,19 +42,22 @@ with workflow.unsafe.imports_passed_through():
     from agentkit._errors import AgentkitError, ProviderError, UsageLimitExceeded
     from agentkit._events import AgentEvent, MessageEnd, StreamStart
     from agentkit._limits import UsageLimits
-    from agentkit._loop import LoopConfig, agent_loop
+    from agentkit._loop import LoopConfig, RunResult, agent_loop
     from agentkit._messages import (
         AssistantMessage,
         Context,
         Message,
+        StopReason,
         Usage,
         message_from_dict,
     )
+    from agentkit._pause import Approval, Paused, ResumeError, check_decisions
     from agentkit._stream import EventStream
     from agentkit._tools import Tool, ToolContext, ToolResult
     from agentkit.providers._base import AnswerOut, AssistantStream, ModelOptions
     from agentkit.temporal._activities import tool_result_from_dict
     from agentkit.temporal._codec import (
+        decisions_from_dict,
         error_details,
         exceeded_to_dict,
         limits_from_dict,
@@ -253,8 +256,12 @@ class AgentWorkflow:
     :class:`~agentkit.RunResult` as a dict. Signals ``steer``, ``follow_up``
     (a message dict each) and ``abort`` act as :meth:`Agent.steer`,
     :meth:`Agent.follow_up` and :meth:`Agent.abort` do; queries ``messages``,
-    ``usage`` and ``events`` (from an offset) read the run so far. Use
-    :func:`start_run` rather than starting it by hand.
+    ``usage`` and ``events`` (from an offset) read the run so far. A run that
+    pauses for approval waits (a workflow condition: no activity, no timer)
+    until the update ``decide`` brings decisions that pass
+    :func:`~agentkit._pause.check_decisions` (its validator rejects the others
+    before they reach the history), then resumes; the query ``paused`` reads
+    the state it waits in. Use :func:`start_run` rather than starting it by hand.
     """
 
     @workflow.init
@@ -267,6 +274,9 @@ class AgentWorkflow:
         self._activities = _Activities()
         self._events: list[dict[str, Any]] = []
         self._finished = False
+        self._tools: tuple[Tool, ...] = ()
+        self._paused: Paused | None = None
+        self._decisions: dict[str, Approval] | None = None
 
     @workflow.signal(name="steer")
     def steer(self, message: dict[str, Any]) -> None:
@@ -279,6 +289,29 @@ class AgentWorkflow:
     @workflow.signal(name="abort")
     def abort(self) -> None:
         self._abort.abort()
+
+    @workflow.update(name="decide")
+    def decide(self, decisions: dict[str, Any]) -> list[str]:
+        """Resume the paused run with ``decisions``; returns the ids of the calls decided."""
+        paused = self._paused
+        assert paused is not None  # the validator let it through
+        self._decisions = decisions_from_dict(decisions)
+        self._paused = None  # a second update for this pause is refused
+        return [call.id for call in paused.pending]
+
+    @decide.validator
+    def _check_decide(self, decisions: dict[str, Any]) -> None:
+        # Runs before the update is accepted: a refused one leaves no trace in the history.
+        try:
+            if self._paused is None:
+                raise ResumeError("the run is not waiting for approval")
+            check_decisions(self._paused, decisions_from_dict(decisions), self._tools)
+        except ResumeError as exc:
+            raise ApplicationError(str(exc), type="ResumeError", non_retryable=True) from None
+
+    @workflow.query(name="paused")
+    def paused(self) -> dict[str, Any] | None:
+        return None if self._paused is None else self._paused.to_dict()
 
     @workflow.query(name="messages")
     def messages(self) -> list[dict[str, Any]]:
@@ -331,6 +364,8 @@ class AgentWorkflow:
             )
             try:
                 result = await stream.result()
+                while result.paused is not None and not self._abort.aborted:
+                    result = _joined(result, await self._resume(config, result.paused))
             finally:
                 await self._activities.settle()
             output = result_to_dict(result)
@@ -342,6 +377,15 @@ class AgentWorkflow:
         except (ValueError, TypeError) as exc:  # a bad request: no retry can mend it
             raise ApplicationError(str(exc), type=type(exc).__name__, non_retryable=True) from None
         return output
+
+    async def _resume(self, config: LoopConfig, paused: Paused) -> RunResult:
+        """Wait durably for decisions on ``paused``, then run on; an abort ends the wait."""
+        self._paused = paused
+        await workflow.wait_condition(lambda: self._decisions is not None or self._abort.aborted)
+        decisions, self._decisions, self._paused = self._decisions, None, None
+        if decisions is None:  # aborted while waiting: the run ends paused, resumable elsewhere
+            return RunResult((), Usage(), StopReason.PAUSED, None, paused)
+        return await agent_loop(config, paused=paused, decisions=decisions).result()
 
     def _config(self, spec: DurableAgent, limits: UsageLimits | None) -> LoopConfig:
         agent = spec.instance()
@@ -360,16 +404,26 @@ class AgentWorkflow:
             if user_on_event is not None:
                 await user_on_event(event)
 
+        self._tools = tuple(
+            _durable_tool(spec, t, base.tool_timeout, activities) for t in base.tools
+        )
         return attrs.evolve(
             base,
             provider=_ActivityModel(spec, provider.name, activities),
-            tools=tuple(_durable_tool(spec, t, base.tool_timeout, activities) for t in base.tools),
+            tools=self._tools,
             on_event=on_event,
             get_steering_messages=self._take_steering,
             get_follow_up_messages=self._take_follow_ups,
             clock=workflow.time,
             new_id=lambda: workflow.uuid4().hex[:16],
         )
+
+
+def _joined(first: RunResult, then: RunResult) -> RunResult:
+    """One result for a run and its resumption: both runs' messages and usage, the last's end."""
+    return attrs.evolve(
+        then, messages=first.messages + then.messages, usage=first.usage + then.usage
+    )
 
 
 def _failure(exc: AgentkitError, **extra: Any) -> ApplicationError:
