@@ -119,6 +119,7 @@ async def test_a_paused_run_is_approved_from_another_process_after_its_worker_is
             )
             assert decider.stdout.decode().split() == ["decided"]
             result = await run.result()
+            ends = [e async for e in run.events() if isinstance(e, AgentEnd)]
             with pytest.raises(ResumeError, match="not waiting for approval"):
                 await run.decide({"c2": Approval.approve(), "c3": Approval.approve()})
         finally:
@@ -126,6 +127,8 @@ async def test_a_paused_run_is_approved_from_another_process_after_its_worker_is
             await second.wait()
     assert result.stop_reason is StopReason.STOP
     assert result.paused is None
+    assert [e.stop_reason for e in ends] == [StopReason.PAUSED, StopReason.STOP]
+    assert ends[0].paused == paused, "the events go on past the pause"
     results = [m for m in result.messages if isinstance(m, ToolResultMessage)]
     assert [(r.tool_call_id, r.is_error) for r in results] == [
         ("c1", False),
