@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any, TypeVar
 
+import attrs
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -80,10 +81,12 @@ def make_activities(spec: DurableAgent) -> list[Callable[..., Any]]:
         context = await restore_context(Context.from_dict(request["context"]), spec.payload_store)
         provider = agent.provider
         assert provider is not None
+        schema = request.get("output_schema")  # set by the loop for "native" typed output
+        call_options = options if schema is None else attrs.evolve(options, output_schema=schema)
 
         async def consume() -> AssistantMessage:
             stream: EventStream[AgentEvent, AssistantMessage] = provider.stream(  # type: ignore[assignment]
-                context, options
+                context, call_options
             )
             async with stream:
                 async for _ in stream:

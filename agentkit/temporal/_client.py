@@ -124,12 +124,18 @@ def _message(message: str | Message) -> dict[str, Any]:
 
 
 class DurableRun:
-    """A durable run, seen from a client: its result, and the signals that steer it."""
+    """A durable run, seen from a client: its result, and the signals that steer it.
 
-    __slots__ = ("_handle",)
+    ``output_type`` is the type :meth:`result` rebuilds the run's typed output
+    as (:func:`start_run` passes the agent class's ``output_type``); without
+    one, ``result().output`` of a typed run is its plain JSON data.
+    """
 
-    def __init__(self, handle: WorkflowHandle[Any, Any]) -> None:
+    __slots__ = ("_handle", "_output_type")
+
+    def __init__(self, handle: WorkflowHandle[Any, Any], *, output_type: Any = None) -> None:
         self._handle = handle
+        self._output_type = output_type
 
     def __repr__(self) -> str:
         return f"<DurableRun {self._handle.id!r}>"
@@ -155,7 +161,7 @@ class DurableRun:
             output = await self._handle.result()
         except WorkflowFailureError as exc:
             raise _error(exc) from exc
-        return result_from_dict(output)
+        return result_from_dict(output, self._output_type)
 
     async def steer(self, message: str | Message) -> None:
         """Queue a message for the run, delivered after its running tools."""
@@ -280,4 +286,4 @@ async def start_run(
     handle = await client.start_workflow(
         WORKFLOW_NAME, request, id=id, task_queue=task_queue, **options
     )
-    return DurableRun(handle)
+    return DurableRun(handle, output_type=_spec(agent).agent.output_type)

@@ -12,7 +12,9 @@ from agentkit._errors import AgentkitError, ProviderError, SerializationError
 from agentkit._limits import ExceededLimit, UsageLimits
 from agentkit._loop import RunResult
 from agentkit._messages import StopReason, Usage, message_from_dict
+from agentkit._output import NO_OUTPUT, TEXT_OUTPUT
 from agentkit._pause import Approval, Paused, ResumeError
+from agentkit._schema import to_jsonable, type_adapter
 from agentkit.temporal._payloads import PayloadTooLargeError
 
 __all__ = [
@@ -50,8 +52,30 @@ def exceeded_from_dict(data: Mapping[str, Any] | None) -> ExceededLimit | None:
     return None if data is None else ExceededLimit(**data)
 
 
+def _output_to_dict(value: Any) -> dict[str, Any] | None:
+    if value is TEXT_OUTPUT:
+        return {"kind": "text"}
+    if value is NO_OUTPUT:
+        return {"kind": "none"}
+    return {"kind": "value", "value": to_jsonable(value)}
+
+
+def _output_from_dict(data: Mapping[str, Any] | None, output_type: Any) -> Any:
+    """The run's output again; with ``output_type`` a value of it, else its JSON data."""
+    if data is None or data.get("kind") == "text":
+        return TEXT_OUTPUT
+    if data.get("kind") == "none":
+        return NO_OUTPUT
+    if data.get("kind") != "value":
+        raise SerializationError(f"result.output: unknown kind {data.get('kind')!r}")
+    if output_type is None:
+        return data["value"]
+    return type_adapter(output_type, "the output").validate_json_value(data["value"])
+
+
 def result_to_dict(result: RunResult) -> dict[str, Any]:
     return {
+        "output": _output_to_dict(result._output),
         "messages": [message.to_dict() for message in result.messages],
         "usage": result.usage.to_dict(),
         "stop_reason": result.stop_reason.value,
@@ -60,13 +84,15 @@ def result_to_dict(result: RunResult) -> dict[str, Any]:
     }
 
 
-def result_from_dict(data: Mapping[str, Any]) -> RunResult:
+def result_from_dict(data: Mapping[str, Any], output_type: Any = None) -> RunResult:
+    """A run's result read back; its output rebuilt as ``output_type`` when given."""
     return RunResult(
         tuple(message_from_dict(item) for item in data["messages"]),
         Usage.from_dict(data["usage"]),
         StopReason(data["stop_reason"]),
         exceeded_from_dict(data.get("limit_exceeded")),
         None if data.get("paused") is None else Paused.from_dict(data["paused"]),
+        output=_output_from_dict(data.get("output"), output_type),
     )
 
 

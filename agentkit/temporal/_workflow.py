@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
@@ -153,10 +154,16 @@ def _cause(exc: ActivityError) -> BaseException | None:
 class _ActivityModel:
     """The workflow's provider: each request is one model activity."""
 
-    def __init__(self, spec: DurableAgent, name: str, activities: _Activities) -> None:
+    def __init__(self, spec: DurableAgent, provider: Any, activities: _Activities) -> None:
         self._spec = spec
-        self._name = name
+        self._name: str = provider.name
+        self._provider = provider  # the worker's: asked only what it supports, never to call
         self._activities = activities
+
+    def supports_native_output(self, model: str) -> bool:
+        """What the worker's provider says: "native" typed output needs it."""
+        check = getattr(self._provider, "supports_native_output", None)
+        return callable(check) and check(model) is True
 
     @property
     def name(self) -> str:
@@ -166,7 +173,9 @@ class _ActivityModel:
         spec = self._spec
 
         async def produce(out: AnswerOut) -> None:
-            request = {"context": context.to_dict()}
+            request: dict[str, Any] = {"context": context.to_dict()}
+            if options.output_schema is not None:  # "native" typed output: the service needs it
+                request["output_schema"] = options.output_schema
             _check_size("the model request", request)
             handle = workflow.start_activity(
                 activity_name(spec.workflow_name),
@@ -389,6 +398,7 @@ class AgentWorkflow:
 
     def _config(self, spec: DurableAgent, limits: UsageLimits | None) -> LoopConfig:
         agent = spec.instance()
+        _see_module_of(agent.output_type)
         base = agent._loop_config(self._abort, limits)
         provider = agent.provider
         assert provider is not None
@@ -409,7 +419,7 @@ class AgentWorkflow:
         )
         return attrs.evolve(
             base,
-            provider=_ActivityModel(spec, provider.name, activities),
+            provider=_ActivityModel(spec, provider, activities),
             tools=self._tools,
             on_event=on_event,
             get_steering_messages=self._take_steering,
@@ -417,6 +427,18 @@ class AgentWorkflow:
             clock=workflow.time,
             new_id=lambda: workflow.uuid4().hex[:16],
         )
+
+
+def _see_module_of(output_type: Any) -> None:
+    """Let the sandbox see the module of the output type, to resolve its annotations.
+
+    The worker imported it already; in the sandbox only the passed-through
+    modules are, and ``from __future__ import annotations`` needs the module.
+    """
+    module = getattr(output_type, "__module__", None)
+    if isinstance(module, str) and module not in sys.modules:
+        with workflow.unsafe.imports_passed_through():
+            __import__(module)  # the sandbox's import hook: importlib would bypass it
 
 
 def _joined(first: RunResult, then: RunResult) -> RunResult:
