@@ -12,6 +12,7 @@ from temporalio.client import (
     WorkflowHandle,
     WorkflowUpdateFailedError,
 )
+from temporalio.converter import DataConverter
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Replayer, Worker
@@ -19,10 +20,16 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from agentkit._agent import Agent
 from agentkit._errors import AgentkitError, UsageLimitExceeded
-from agentkit._events import AgentEnd, AgentEvent
+from agentkit._events import (
+    AgentEnd,
+    AgentEvent,
+    ToolExecutionEnd,
+    ToolExecutionStart,
+    ToolExecutionUpdate,
+)
 from agentkit._limits import UsageLimits
 from agentkit._loop import RunResult, prompt_messages
-from agentkit._messages import Message, Usage, UserMessage, message_from_dict
+from agentkit._messages import Message, ToolCall, Usage, UserMessage, message_from_dict
 from agentkit._pause import Approval, Paused, ResumeError
 from agentkit.temporal._activities import BEAT, make_activities
 from agentkit.temporal._codec import (
@@ -131,11 +138,13 @@ class DurableRun:
     one, ``result().output`` of a typed run is its plain JSON data.
     """
 
-    __slots__ = ("_handle", "_output_type")
+    __slots__ = ("_converter", "_handle", "_output_type")
 
     def __init__(self, handle: WorkflowHandle[Any, Any], *, output_type: Any = None) -> None:
         self._handle = handle
         self._output_type = output_type
+        # Decodes tool progress (heartbeat details); start_run sets the client's own.
+        self._converter: DataConverter = DataConverter.default
 
     def __repr__(self) -> str:
         return f"<DurableRun {self._handle.id!r}>"
@@ -216,10 +225,15 @@ class DurableRun:
         if not poll_interval > 0:
             raise ValueError(f"poll_interval must be positive, got {poll_interval!r}")
         offset = 0
+        running: dict[str, int] = {}  # started, not ended tool calls -> last progress seq
         while True:
             reply = await self._handle.query("events", offset)
             for raw in reply["events"]:
                 event = event_from_dict(raw)
+                if isinstance(event, ToolExecutionStart):
+                    running[event.call.id] = 0
+                elif isinstance(event, ToolExecutionEnd):
+                    running.pop(event.call.id, None)
                 yield event
                 if isinstance(event, AgentEnd) and event.paused is None:
                     return
@@ -228,7 +242,29 @@ class DurableRun:
                 continue  # maybe more pages
             if reply["finished"]:
                 return
+            if running:
+                for update in await self._progress(running):
+                    yield update
             await anyio.sleep(poll_interval)
+
+    async def _progress(self, running: dict[str, int]) -> list[ToolExecutionUpdate]:
+        """The latest progress of the running tool calls not yet seen, from their heartbeats."""
+        description = await self._handle.describe()
+        updates = []
+        for pending in description.raw_description.pending_activities:
+            payloads = pending.heartbeat_details.payloads
+            if not payloads:
+                continue
+            try:
+                (details,) = await self._converter.decode(payloads)
+                call, seq = ToolCall.from_dict(details["call"]), int(details["seq"])
+                progress = details["progress"]
+            except Exception:  # not a progress report (a codec it cannot read, another kind)
+                continue
+            if call.id in running and seq > running[call.id] and isinstance(progress, str):
+                running[call.id] = seq
+                updates.append(ToolExecutionUpdate(call, progress))
+        return updates
 
     async def messages(self) -> tuple[Message, ...]:
         """The messages the run has added so far."""
@@ -286,4 +322,6 @@ async def start_run(
     handle = await client.start_workflow(
         WORKFLOW_NAME, request, id=id, task_queue=task_queue, **options
     )
-    return DurableRun(handle, output_type=_spec(agent).agent.output_type)
+    run = DurableRun(handle, output_type=_spec(agent).agent.output_type)
+    run._converter = client.data_converter
+    return run
