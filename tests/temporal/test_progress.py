@@ -40,12 +40,15 @@ class Cruncher(Agent):
     def __init__(self, **options: Any) -> None:
         options.setdefault("provider", ScriptedProvider(policy))
         super().__init__(**options)
+        self.next_step = anyio.Event()
         self.release = anyio.Event()
 
     @tool
     async def crunch(self, size: int, context: ToolContext) -> str:
         """Crunch, reporting progress; waits for the test before it ends."""
         await context.report(f"step 1 of {size}")
+        await self.next_step.wait()
+        await context.report(f"step 2 of {size}")
         await self.release.wait()
         return "done"
 
@@ -70,8 +73,8 @@ async def test_tool_progress_arrives_live_between_the_tools_start_and_end(
             )
             async for event in run.events(poll_interval=0.05):
                 seen.append(event)
-                if isinstance(event, ToolExecutionUpdate):
-                    agent.release.set()  # the tool is still running: it waits for this
+                if isinstance(event, ToolExecutionUpdate):  # the tool still runs: it waits
+                    (agent.release if agent.next_step.is_set() else agent.next_step).set()
             result = await run.result()
     assert result.text == "crunched"
     kinds = [
@@ -79,8 +82,8 @@ async def test_tool_progress_arrives_live_between_the_tools_start_and_end(
         for e in seen
         if type(e) in (ToolExecutionStart, ToolExecutionUpdate, ToolExecutionEnd)
     ]
-    assert kinds == [ToolExecutionStart, ToolExecutionUpdate, ToolExecutionEnd]
-    update = next(e for e in seen if isinstance(e, ToolExecutionUpdate))
+    assert kinds == [ToolExecutionStart, ToolExecutionUpdate, ToolExecutionUpdate, ToolExecutionEnd]
+    updates = [e for e in seen if isinstance(e, ToolExecutionUpdate)]
     start = next(e for e in seen if isinstance(e, ToolExecutionStart))
-    assert update.progress == "step 1 of 3"
-    assert update.call == start.call
+    assert [u.progress for u in updates] == ["step 1 of 3", "step 2 of 3"], "each report once"
+    assert all(u.call == start.call for u in updates)
