@@ -216,6 +216,8 @@ class DurableRun:
 
         A run that pauses for approval has an ``AgentEnd`` with ``paused``
         set; the iteration goes on past it, through the resumed run's events.
+        A running tool's progress (``ToolExecutionUpdate``) is read from its
+        activity's latest heartbeat on each poll: the latest report, once.
 
         Polls the workflow (a query, which adds nothing to its history) every
         ``poll_interval`` seconds while nothing is new, so an event arrives at
