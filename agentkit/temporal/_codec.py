@@ -12,10 +12,15 @@ from agentkit._errors import AgentkitError, ProviderError, SerializationError
 from agentkit._limits import ExceededLimit, UsageLimits
 from agentkit._loop import RunResult
 from agentkit._messages import StopReason, Usage, message_from_dict
+from agentkit._output import NO_OUTPUT, TEXT_OUTPUT
+from agentkit._pause import Approval, Paused, ResumeError
+from agentkit._schema import to_jsonable, type_adapter
 from agentkit.temporal._payloads import PayloadTooLargeError
 
 __all__ = [
     "DurableRunError",
+    "decisions_from_dict",
+    "decisions_to_dict",
     "error_details",
     "rebuild_error",
     "exceeded_from_dict",
@@ -47,22 +52,78 @@ def exceeded_from_dict(data: Mapping[str, Any] | None) -> ExceededLimit | None:
     return None if data is None else ExceededLimit(**data)
 
 
+def _output_to_dict(value: Any) -> dict[str, Any] | None:
+    if value is TEXT_OUTPUT:
+        return {"kind": "text"}
+    if value is NO_OUTPUT:
+        return {"kind": "none"}
+    return {"kind": "value", "value": to_jsonable(value)}
+
+
+def _output_from_dict(data: Mapping[str, Any] | None, output_type: Any) -> Any:
+    """The run's output again; with ``output_type`` a value of it, else its JSON data."""
+    if data is None or data.get("kind") == "text":
+        return TEXT_OUTPUT
+    if data.get("kind") == "none":
+        return NO_OUTPUT
+    if data.get("kind") != "value":
+        raise SerializationError(f"result.output: unknown kind {data.get('kind')!r}")
+    if output_type is None:
+        return data["value"]
+    return type_adapter(output_type, "the output").validate_json_value(data["value"])
+
+
 def result_to_dict(result: RunResult) -> dict[str, Any]:
     return {
+        "output": _output_to_dict(result._output),
         "messages": [message.to_dict() for message in result.messages],
         "usage": result.usage.to_dict(),
         "stop_reason": result.stop_reason.value,
         "limit_exceeded": exceeded_to_dict(result.limit_exceeded),
+        "paused": None if result.paused is None else result.paused.to_dict(),
     }
 
 
-def result_from_dict(data: Mapping[str, Any]) -> RunResult:
+def result_from_dict(data: Mapping[str, Any], output_type: Any = None) -> RunResult:
+    """A run's result read back; its output rebuilt as ``output_type`` when given."""
     return RunResult(
         tuple(message_from_dict(item) for item in data["messages"]),
         Usage.from_dict(data["usage"]),
         StopReason(data["stop_reason"]),
         exceeded_from_dict(data.get("limit_exceeded")),
+        None if data.get("paused") is None else Paused.from_dict(data["paused"]),
+        output=_output_from_dict(data.get("output"), output_type),
     )
+
+
+def decisions_to_dict(decisions: object) -> dict[str, Any]:
+    """Decisions as plain JSON; anything but a mapping of ids to Approvals is a ResumeError."""
+    if not isinstance(decisions, Mapping):
+        kind = type(decisions).__name__
+        raise ResumeError(f"decisions must be a mapping of call ids, got {kind}")
+    out: dict[str, Any] = {}
+    for key, decision in decisions.items():
+        if not isinstance(key, str) or not isinstance(decision, Approval):
+            raise ResumeError(
+                f"the decision for {key!r} must be an Approval, got {type(decision).__name__}"
+            )
+        out[key] = attrs.asdict(decision)
+    return out
+
+
+def decisions_from_dict(data: Any) -> dict[str, Approval]:
+    """:func:`decisions_to_dict` read back; bad data is a ResumeError."""
+    if not isinstance(data, Mapping):
+        raise ResumeError(f"decisions must be an object, got {type(data).__name__}")
+    out: dict[str, Approval] = {}
+    for key, raw in data.items():
+        if not isinstance(raw, Mapping) or set(raw) - {"kind", "reason", "arguments"}:
+            raise ResumeError(f"the decision for {key!r} is not an Approval")
+        try:
+            out[str(key)] = Approval(**raw)
+        except (TypeError, ValueError) as exc:
+            raise ResumeError(f"the decision for {key!r} is not an Approval: {exc}") from None
+    return out
 
 
 class DurableRunError(AgentkitError):

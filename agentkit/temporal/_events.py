@@ -43,6 +43,7 @@ from agentkit._messages import (
     content_from_dict,
     message_from_dict,
 )
+from agentkit._pause import Paused
 
 __all__ = ["answer_deltas", "event_from_dict", "event_to_dict"]
 
@@ -112,6 +113,7 @@ def event_to_dict(event: AgentEvent) -> dict[str, Any]:
         out["messages"] = [message.to_dict() for message in event.messages]
         out["usage"] = event.usage.to_dict()
         out["stop_reason"] = event.stop_reason.value
+        out["paused"] = None if event.paused is None else event.paused.to_dict()
     return out
 
 
@@ -152,5 +154,6 @@ def event_from_dict(data: Mapping[str, Any]) -> AgentEvent:
             tuple(message_from_dict(message) for message in data["messages"]),
             Usage.from_dict(data["usage"]),
             StopReason(data["stop_reason"]),
+            None if data.get("paused") is None else Paused.from_dict(data["paused"]),
         )
     raise SerializationError(f"event.type: unknown {kind!r}")

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
@@ -42,19 +43,22 @@ with workflow.unsafe.imports_passed_through():
     from agentkit._errors import AgentkitError, ProviderError, UsageLimitExceeded
     from agentkit._events import AgentEvent, MessageEnd, StreamStart
     from agentkit._limits import UsageLimits
-    from agentkit._loop import LoopConfig, agent_loop
+    from agentkit._loop import LoopConfig, RunResult, agent_loop
     from agentkit._messages import (
         AssistantMessage,
         Context,
         Message,
+        StopReason,
         Usage,
         message_from_dict,
     )
+    from agentkit._pause import Approval, Paused, ResumeError, check_decisions
     from agentkit._stream import EventStream
     from agentkit._tools import Tool, ToolContext, ToolResult
     from agentkit.providers._base import AnswerOut, AssistantStream, ModelOptions
     from agentkit.temporal._activities import tool_result_from_dict
     from agentkit.temporal._codec import (
+        decisions_from_dict,
         error_details,
         exceeded_to_dict,
         limits_from_dict,
@@ -150,10 +154,16 @@ def _cause(exc: ActivityError) -> BaseException | None:
 class _ActivityModel:
     """The workflow's provider: each request is one model activity."""
 
-    def __init__(self, spec: DurableAgent, name: str, activities: _Activities) -> None:
+    def __init__(self, spec: DurableAgent, provider: Any, activities: _Activities) -> None:
         self._spec = spec
-        self._name = name
+        self._name: str = provider.name
+        self._provider = provider  # the worker's: asked only what it supports, never to call
         self._activities = activities
+
+    def supports_native_output(self, model: str) -> bool:
+        """What the worker's provider says: "native" typed output needs it."""
+        check = getattr(self._provider, "supports_native_output", None)
+        return callable(check) and check(model) is True
 
     @property
     def name(self) -> str:
@@ -163,7 +173,9 @@ class _ActivityModel:
         spec = self._spec
 
         async def produce(out: AnswerOut) -> None:
-            request = {"context": context.to_dict()}
+            request: dict[str, Any] = {"context": context.to_dict()}
+            if options.output_schema is not None:  # "native" typed output: the service needs it
+                request["output_schema"] = options.output_schema
             _check_size("the model request", request)
             handle = workflow.start_activity(
                 activity_name(spec.workflow_name),
@@ -253,8 +265,12 @@ class AgentWorkflow:
     :class:`~agentkit.RunResult` as a dict. Signals ``steer``, ``follow_up``
     (a message dict each) and ``abort`` act as :meth:`Agent.steer`,
     :meth:`Agent.follow_up` and :meth:`Agent.abort` do; queries ``messages``,
-    ``usage`` and ``events`` (from an offset) read the run so far. Use
-    :func:`start_run` rather than starting it by hand.
+    ``usage`` and ``events`` (from an offset) read the run so far. A run that
+    pauses for approval waits (a workflow condition: no activity, no timer)
+    until the update ``decide`` brings decisions that pass
+    :func:`~agentkit._pause.check_decisions` (its validator rejects the others
+    before they reach the history), then resumes; the query ``paused`` reads
+    the state it waits in. Use :func:`start_run` rather than starting it by hand.
     """
 
     @workflow.init
@@ -267,6 +283,9 @@ class AgentWorkflow:
         self._activities = _Activities()
         self._events: list[dict[str, Any]] = []
         self._finished = False
+        self._tools: tuple[Tool, ...] = ()
+        self._paused: Paused | None = None
+        self._decisions: dict[str, Approval] | None = None
 
     @workflow.signal(name="steer")
     def steer(self, message: dict[str, Any]) -> None:
@@ -279,6 +298,29 @@ class AgentWorkflow:
     @workflow.signal(name="abort")
     def abort(self) -> None:
         self._abort.abort()
+
+    @workflow.update(name="decide")
+    def decide(self, decisions: dict[str, Any]) -> list[str]:
+        """Resume the paused run with ``decisions``; returns the ids of the calls decided."""
+        paused = self._paused
+        assert paused is not None  # the validator let it through
+        self._decisions = decisions_from_dict(decisions)
+        self._paused = None  # a second update for this pause is refused
+        return [call.id for call in paused.pending]
+
+    @decide.validator
+    def _check_decide(self, decisions: dict[str, Any]) -> None:
+        # Runs before the update is accepted: a refused one leaves no trace in the history.
+        try:
+            if self._paused is None:
+                raise ResumeError("the run is not waiting for approval")
+            check_decisions(self._paused, decisions_from_dict(decisions), self._tools)
+        except ResumeError as exc:
+            raise ApplicationError(str(exc), type="ResumeError", non_retryable=True) from None
+
+    @workflow.query(name="paused")
+    def paused(self) -> dict[str, Any] | None:
+        return None if self._paused is None else self._paused.to_dict()
 
     @workflow.query(name="messages")
     def messages(self) -> list[dict[str, Any]]:
@@ -331,6 +373,8 @@ class AgentWorkflow:
             )
             try:
                 result = await stream.result()
+                while result.paused is not None and not self._abort.aborted:
+                    result = _joined(result, await self._resume(config, result.paused))
             finally:
                 await self._activities.settle()
             output = result_to_dict(result)
@@ -343,8 +387,18 @@ class AgentWorkflow:
             raise ApplicationError(str(exc), type=type(exc).__name__, non_retryable=True) from None
         return output
 
+    async def _resume(self, config: LoopConfig, paused: Paused) -> RunResult:
+        """Wait durably for decisions on ``paused``, then run on; an abort ends the wait."""
+        self._paused = paused
+        await workflow.wait_condition(lambda: self._decisions is not None or self._abort.aborted)
+        decisions, self._decisions, self._paused = self._decisions, None, None
+        if decisions is None:  # aborted while waiting: the run ends paused, resumable elsewhere
+            return RunResult((), Usage(), StopReason.PAUSED, None, paused)
+        return await agent_loop(config, paused=paused, decisions=decisions).result()
+
     def _config(self, spec: DurableAgent, limits: UsageLimits | None) -> LoopConfig:
         agent = spec.instance()
+        _see_module_of(agent.output_type)
         base = agent._loop_config(self._abort, limits)
         provider = agent.provider
         assert provider is not None
@@ -360,16 +414,38 @@ class AgentWorkflow:
             if user_on_event is not None:
                 await user_on_event(event)
 
+        self._tools = tuple(
+            _durable_tool(spec, t, base.tool_timeout, activities) for t in base.tools
+        )
         return attrs.evolve(
             base,
-            provider=_ActivityModel(spec, provider.name, activities),
-            tools=tuple(_durable_tool(spec, t, base.tool_timeout, activities) for t in base.tools),
+            provider=_ActivityModel(spec, provider, activities),
+            tools=self._tools,
             on_event=on_event,
             get_steering_messages=self._take_steering,
             get_follow_up_messages=self._take_follow_ups,
             clock=workflow.time,
             new_id=lambda: workflow.uuid4().hex[:16],
         )
+
+
+def _see_module_of(output_type: Any) -> None:
+    """Let the sandbox see the module of the output type, to resolve its annotations.
+
+    The worker imported it already; in the sandbox only the passed-through
+    modules are, and ``from __future__ import annotations`` needs the module.
+    """
+    module = getattr(output_type, "__module__", None)
+    if isinstance(module, str) and module not in sys.modules:
+        with workflow.unsafe.imports_passed_through():
+            __import__(module)  # the sandbox's import hook: importlib would bypass it
+
+
+def _joined(first: RunResult, then: RunResult) -> RunResult:
+    """One result for a run and its resumption: both runs' messages and usage, the last's end."""
+    return attrs.evolve(
+        then, messages=first.messages + then.messages, usage=first.usage + then.usage
+    )
 
 
 def _failure(exc: AgentkitError, **extra: Any) -> ApplicationError:

@@ -15,9 +15,11 @@ from hypothesis import strategies as st
 from agentkit import (
     Agent,
     AgentkitError,
+    Approval,
     Context,
     ImageContent,
     Message,
+    ResumeError,
     RunResult,
     StopReason,
     TextContent,
@@ -26,6 +28,7 @@ from agentkit import (
     UsageLimits,
 )
 from agentkit.temporal import DurableAgent, LocalPayloadStore, PayloadTooLargeError
+from agentkit.temporal._codec import decisions_from_dict, decisions_to_dict
 from agentkit.testing import ScriptedProvider
 from agentkit.testing.strategies import conversations
 from tests.temporal.agents import Guarded
@@ -151,3 +154,34 @@ def test_limits_survive_their_json_form() -> None:
     limits = UsageLimits(requests=3, cost_usd=0.5, seconds=10.0, on_exceed="stop")
     assert limits_from_dict(json.loads(json.dumps(limits_to_dict(limits)))) == limits
     assert limits_from_dict(limits_to_dict(None)) is None
+
+
+_json_scalars = st.none() | st.booleans() | st.integers() | st.text(max_size=8)
+_decisions = st.dictionaries(
+    st.text(min_size=1, max_size=6),
+    st.one_of(
+        st.builds(Approval.approve),
+        st.builds(Approval.deny, st.text(max_size=20)),
+        st.builds(
+            Approval.replace, st.dictionaries(st.text(max_size=5), _json_scalars, max_size=3)
+        ),
+    ),
+    max_size=4,
+)
+
+
+@given(_decisions)
+def test_decisions_survive_their_json_form(decisions: dict[str, Approval]) -> None:
+    wire = json.loads(json.dumps(decisions_to_dict(decisions)))
+    assert decisions_from_dict(wire) == decisions
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [[], {"c1": "approve"}, {"c1": {"kind": "maybe"}}, {"c1": {"kind": "approve", "x": 1}}],
+)
+def test_malformed_decisions_are_a_resume_error(bad: object) -> None:
+    with pytest.raises(ResumeError):
+        decisions_from_dict(bad)
+    with pytest.raises(ResumeError):
+        decisions_to_dict({"c1": "yes"})
