@@ -89,6 +89,7 @@ class KeepWarm:
         self._group: TaskGroup | None = None
         self._unsubscribe: Callable[[], None] | None = None
         self._stopped = anyio.Event()
+        self._scope = anyio.CancelScope()  # the background task's, not the block's
 
     def __repr__(self) -> str:
         cost, stopped = self.usage.cost, self.stopped
@@ -98,7 +99,7 @@ class KeepWarm:
         self._group = anyio.create_task_group()
         await self._group.__aenter__()
         self._unsubscribe = self.agent.subscribe(self._on_event)
-        self._group.start_soon(self._keep_warm)
+        self._group.start_soon(self._background)
         return self
 
     async def __aexit__(
@@ -110,13 +111,16 @@ class KeepWarm:
         assert self._group is not None
         if self._unsubscribe is not None:
             self._unsubscribe()
-        self._group.cancel_scope.cancel()
+        self._scope.cancel()
         return await self._group.__aexit__(kind, error, traceback)
 
     async def aclose(self) -> None:
-        """Stop keeping warm; the block's exit does the same."""
-        if self._group is not None:
-            self._group.cancel_scope.cancel()
+        """Stop keeping warm (the block goes on); the block's exit does the same."""
+        self._scope.cancel()
+
+    async def _background(self) -> None:
+        with self._scope:
+            await self._keep_warm()
 
     async def wait_stopped(self) -> str:
         """Wait until keep-warm stops at its cap; returns the reason (``stopped``)."""

@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from bench import caching, loop_overhead, scale, streaming, transforms
+from bench import caching, keep_warm, loop_overhead, scale, streaming, transforms
 from bench.common import machine, versions
 from bench.report import write_page
 
@@ -25,6 +25,7 @@ BENCHMARKS: dict[str, Callable[[bool], dict[str, Any]]] = {
     "loop": loop_overhead.run,
     "transforms": transforms.run,
     "scale": scale.run,
+    "keep_warm": keep_warm.run,
 }
 
 

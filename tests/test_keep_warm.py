@@ -187,3 +187,19 @@ def test_a_cap_is_required() -> None:
         KeepWarm(Agent(ScriptedProvider([]), model=HAIKU))
     with pytest.raises(ValueError, match="interval"):
         KeepWarm(Agent(ScriptedProvider([]), model=HAIKU), max_requests=1, interval=0)
+
+
+async def test_aclose_stops_keep_warm_and_the_block_goes_on() -> None:
+    sleeper = Sleeper()
+    with anyio.fail_after(30):
+        async with agent_on_emulator() as (emu, agent):
+            await agent.run("Review my patch.")
+            async with KeepWarm(agent, interval=240, max_requests=5, sleep=sleeper) as warm:
+                await sleeper.parked()
+                await warm.aclose()
+                emu.clock.advance(240)
+                await agent.run("And the tests?")  # still runs inside the block
+            answer = last_answer(agent)
+    assert warm.requests == 0
+    assert answer.text == "answer 1"
+    assert len(emu.requests) == 2
