@@ -105,6 +105,7 @@ async def test_a_twenty_minute_pause_keeps_the_conversation(keep_warm: bool) -> 
             spent.cache_write,
         )
         assert warm.usage.output == spent.output == 0
+        assert warm.usage.cache_write == 0  # a replay of the last request only reads
         assert warm.usage.cost is not None and warm.usage.cost > 0
         # Every refresh read the whole conversation, so the next prompt did too.
         assert warm.usage.cache_read >= 5 * 2500
