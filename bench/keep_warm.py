@@ -10,6 +10,8 @@ Policies:
 
 - ``current``: the default 5-minute markers, nothing while idle;
 - ``1h``: ``CacheBreakpoints(mode="1h")`` (tools and system at the 1-hour TTL);
+- ``auto``: no markers from agentkit, top-level automatic ``cache_control``
+  (``AnthropicProvider(automatic_caching=True)``);
 - ``keep_warm``: the default markers plus :class:`agentkit.KeepWarm` (a
   ``max_tokens=0`` replay of the last request every 240 s, cap 15 requests).
 
@@ -99,11 +101,15 @@ async def _session(policy: str, pause: float, *, prewarm: bool = False) -> dict[
     clock = ManualClock()
     replies = [ModelReply(text=_text(150, f"Answer{i}")) for i in range(TURNS + 1)]
     async with Emulator(script=replies, clock=clock) as emu:
-        provider = AnthropicProvider(api_key=KEY, base_url=emu.anthropic_base_url)
+        provider = AnthropicProvider(
+            api_key=KEY, base_url=emu.anthropic_base_url, automatic_caching=policy == "auto"
+        )
         async with provider:
             options: dict[str, Any] = {}
             if policy == "1h":
                 options["caching"] = CacheBreakpoints(mode="1h")
+            elif policy == "auto":
+                options["caching"] = CacheBreakpoints(mode="off")
             agent: Agent[Any] = Agent(
                 provider=provider, model=MODEL, system_prompt=SYSTEM, **options
             )
@@ -147,7 +153,7 @@ async def _all(pauses: tuple[int, ...]) -> dict[str, Any]:
     rows = []
     for minutes in pauses:
         row: dict[str, Any] = {"minutes": minutes}
-        for policy in ("current", "1h", "keep_warm"):
+        for policy in ("current", "1h", "auto", "keep_warm"):
             got = await _session(policy, minutes * 60.0)
             row[policy] = dict(got, kept=got["read"] / ideal["read"] if ideal["read"] else 0.0)
         rows.append(row)

@@ -62,6 +62,7 @@ from agentkit.providers._openai_compat import env_key
 from agentkit.providers._openai_format import as_text
 from agentkit.providers._sse import ServerSentEvent
 from agentkit.providers._usage import anthropic_usage, partial_usage
+from agentkit.transforms._caching import MAX_BREAKPOINTS, count_breakpoints
 
 __all__ = [
     "ANTHROPIC_BASE_URL",
@@ -192,7 +193,10 @@ class AnthropicProvider(HTTPProviderBase):
     """Streams from Anthropic (``api_key`` defaults to ``$ANTHROPIC_API_KEY``).
 
     ``client`` is an ``httpx.AsyncClient`` you own; without one the provider
-    makes its own, closed by :meth:`aclose`.
+    makes its own, closed by :meth:`aclose`. ``cache_diagnostics=True`` asks the
+    service why a request missed the cache (``AssistantMessage.cache_miss_reason``);
+    ``automatic_caching=True`` adds the top-level ``cache_control`` field, so the
+    API marks the last cacheable block itself (Claude API, not Bedrock).
     """
 
     name = "anthropic"
@@ -210,6 +214,7 @@ class AnthropicProvider(HTTPProviderBase):
         retry: RetryPolicy | None = None,
         allow_insecure_http: bool = False,
         cache_diagnostics: bool = False,
+        automatic_caching: bool = False,
     ) -> None:
         super().__init__(
             api_key=api_key if api_key is not None else env_key("ANTHROPIC_API_KEY"),
@@ -221,6 +226,7 @@ class AnthropicProvider(HTTPProviderBase):
         )
         self._extra_headers = dict(headers or {})
         self.cache_diagnostics = cache_diagnostics
+        self.automatic_caching = automatic_caching
 
     def supports_native_output(self, model: str) -> bool:
         """Whether ``model`` takes ``ModelOptions.output_schema`` (Claude 4.5 and later)."""
@@ -276,6 +282,10 @@ class AnthropicProvider(HTTPProviderBase):
             body["temperature"] = options.temperature
         if options.stop:
             body["stop_sequences"] = list(options.stop)
+        if self.automatic_caching and count_breakpoints(context) < MAX_BREAKPOINTS:
+            # Top-level automatic caching (GA 2026-02-19): the API marks the last
+            # cacheable block itself; it takes one of the 4 slots, hence the check.
+            body["cache_control"] = {"type": "ephemeral"}
         if self.cache_diagnostics:
             previous = _previous_message_id(context, self.name)
             body["diagnostics"] = {"previous_message_id": previous}
