@@ -43,6 +43,7 @@ from agentkit._events import (
     TurnEnd,
     TurnStart,
 )
+from agentkit._keep_warm import KeepWarm
 from agentkit._loop import (
     AbortSignal,
     ExceededLimit,
@@ -132,6 +133,7 @@ __all__ = [
     "EventStream",
     "AbortSignal",
     "UsageLimits",
+    "KeepWarm",
     "ExceededLimit",
     # pause and resume
     "Paused",

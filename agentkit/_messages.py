@@ -540,6 +540,9 @@ class AssistantMessage:
 
     ``provider_data`` keeps service-specific fields that must go back to the
     same service unchanged (OpenRouter's ``reasoning_details``, for example).
+    ``cache_miss_reason`` is the service's own explanation of a prompt-cache miss
+    (Anthropic's cache diagnostics, e.g. ``"system_changed"``); None when
+    diagnostics are off or nothing diverged.
     Tool-call ids must be non-empty and distinct (else :class:`InvalidValueError`).
     """
 
@@ -551,13 +554,14 @@ class AssistantMessage:
     response_id: str | None = None
     error_message: str | None = None
     provider_data: dict[str, Any] | None = None
+    cache_miss_reason: str | None = None
     role: Literal["assistant"] = field(default="assistant", init=False)
 
     def __attrs_post_init__(self) -> None:
         _clean(
             self,
             "AssistantMessage",
-            ("model", "provider", "response_id", "error_message"),
+            ("model", "provider", "response_id", "error_message", "cache_miss_reason"),
             ("provider_data",),
         )
         seen: set[str] = set()
@@ -594,6 +598,8 @@ class AssistantMessage:
             out["error_message"] = self.error_message
         if self.provider_data is not None:
             out["provider_data"] = self.provider_data
+        if self.cache_miss_reason is not None:
+            out["cache_miss_reason"] = self.cache_miss_reason
         return out
 
     @classmethod
@@ -617,6 +623,7 @@ class AssistantMessage:
                 _opt(data, "response_id", str, where),
                 _opt(data, "error_message", str, where),
                 provider_data,
+                _opt(data, "cache_miss_reason", str, where),
             )
         except InvalidValueError as exc:
             raise SerializationError(f"{where}.content: {exc}") from None

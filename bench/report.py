@@ -586,6 +586,55 @@ in a fresh process; the floor is a plain asyncio task per run doing the same.
 """
 
 
+def _keep_warm(results: dict[str, Any]) -> str:
+    data = results["keep_warm"]
+    rows = []
+    for row in data["rows"]:
+        cur, one, warm = row["current"], row["1h"], row["keep_warm"]
+        warm_total = warm["turn_cost"] + warm["keep_warm_cost"]
+        rows.append(
+            [
+                str(row["minutes"]),
+                _pct(cur["kept"]),
+                _pct(one["kept"]),
+                _pct(row["auto"]["kept"]) if "auto" in row else "-",
+                _pct(warm["kept"]),
+                str(warm["refreshes"]),
+                f"${cur['turn_cost']:.4f}",
+                f"${one['turn_cost']:.4f}",
+                f"${warm_total:.4f} (${warm['keep_warm_cost']:.4f})",
+            ]
+        )
+    pre = data["prewarm"]
+    table = _table(
+        [
+            "pause (min)",
+            "kept: current",
+            "kept: 1h",
+            "kept: auto",
+            "kept: keep-warm",
+            "refreshes",
+            "cost: current",
+            "cost: 1h",
+            "cost: keep-warm (of it, refreshes)",
+        ],
+        rows,
+    )
+    return f"""## Keep-warm across user pauses
+
+`bench/keep_warm.py`: {data["turns_before_pause"]} turns with `{data["model"]}`, a pause,
+then one more turn; "kept" is the share of the 5-minute ideal ({data["ideal_read"]:,}
+tokens read with no pause) that the turn after the pause read. Keep-warm refreshes
+every {data["interval_seconds"]:.0f} s, capped at {data["cap_requests"]} requests.
+Costs: the turn after the pause, plus keep-warm's refreshes.
+
+{table}
+
+Pre-warm: the first request read {pre["first_read_cold"]:,} tokens cold and
+{pre["first_read_prewarmed"]:,} after a pre-warm costing ${pre["prewarm_cost"]:.4f}.
+"""
+
+
 def _notes(results: dict[str, Any]) -> str:
     missed = [t for t in check_targets(results) if not t["met"]]
     lines = ["## Where agentkit is behind, and why\n"]
@@ -739,6 +788,8 @@ def render(
         sections.append(_concurrency(results))
     if "temporal" in results:
         sections.append(_temporal(results))
+    if "keep_warm" in results:
+        sections.append(_keep_warm(results))
     sections.append(_notes(results))
     return "\n".join(sections)
 

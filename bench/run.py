@@ -14,6 +14,7 @@ from typing import Any
 from bench import (
     caching,
     concurrency,
+    keep_warm,
     loop_overhead,
     scale,
     streaming,
@@ -35,6 +36,7 @@ BENCHMARKS: dict[str, Callable[[bool], dict[str, Any]]] = {
     "scale": scale.run,
     "concurrency": concurrency.run,
     "temporal": temporal_durable.run,
+    "keep_warm": keep_warm.run,
 }
 
 

@@ -36,6 +36,7 @@ LIBRARY_SURFACE = frozenset(
         "AbortSignal",
         "UsageLimits",
         "ExceededLimit",
+        "KeepWarm",
         "Paused",
         "Approval",
         "ResumeError",

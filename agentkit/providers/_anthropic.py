@@ -62,6 +62,7 @@ from agentkit.providers._openai_compat import env_key
 from agentkit.providers._openai_format import as_text
 from agentkit.providers._sse import ServerSentEvent
 from agentkit.providers._usage import anthropic_usage, partial_usage
+from agentkit.transforms._caching import MAX_BREAKPOINTS, count_breakpoints
 
 __all__ = [
     "ANTHROPIC_BASE_URL",
@@ -154,6 +155,18 @@ def _tool_result(message: ToolResultMessage) -> dict[str, Any]:
     return _marked(out, marks[-1] if marks else None)
 
 
+CACHE_DIAGNOSIS_BETA = "cache-diagnosis-2026-04-07"
+
+
+def _previous_message_id(context: Context, provider: str) -> str | None:
+    """The id of the newest answer from ``provider`` in ``context``: what diagnostics
+    compare with (None on the first turn, which opts in without a comparison)."""
+    for message in reversed(context.messages):
+        if isinstance(message, AssistantMessage) and message.provider == provider:
+            return message.response_id
+    return None
+
+
 def build_messages(context: Context) -> list[dict[str, Any]]:
     """The ``messages`` array for ``context``."""
     out: list[dict[str, Any]] = []
@@ -180,7 +193,10 @@ class AnthropicProvider(HTTPProviderBase):
     """Streams from Anthropic (``api_key`` defaults to ``$ANTHROPIC_API_KEY``).
 
     ``client`` is an ``httpx.AsyncClient`` you own; without one the provider
-    makes its own, closed by :meth:`aclose`.
+    makes its own, closed by :meth:`aclose`. ``cache_diagnostics=True`` asks the
+    service why a request missed the cache (``AssistantMessage.cache_miss_reason``);
+    ``automatic_caching=True`` adds the top-level ``cache_control`` field, so the
+    API marks the last cacheable block itself (Claude API, not Bedrock).
     """
 
     name = "anthropic"
@@ -197,6 +213,8 @@ class AnthropicProvider(HTTPProviderBase):
         timeouts: Timeouts | None = None,
         retry: RetryPolicy | None = None,
         allow_insecure_http: bool = False,
+        cache_diagnostics: bool = False,
+        automatic_caching: bool = False,
     ) -> None:
         super().__init__(
             api_key=api_key if api_key is not None else env_key("ANTHROPIC_API_KEY"),
@@ -207,6 +225,8 @@ class AnthropicProvider(HTTPProviderBase):
             allow_insecure_http=allow_insecure_http,
         )
         self._extra_headers = dict(headers or {})
+        self.cache_diagnostics = cache_diagnostics
+        self.automatic_caching = automatic_caching
 
     def supports_native_output(self, model: str) -> bool:
         """Whether ``model`` takes ``ModelOptions.output_schema`` (Claude 4.5 and later)."""
@@ -219,6 +239,9 @@ class AnthropicProvider(HTTPProviderBase):
             "anthropic-version": ANTHROPIC_VERSION,
         }
         headers.update(self._extra_headers)
+        if self.cache_diagnostics:
+            betas = [b for b in headers.get("anthropic-beta", "").split(",") if b.strip()]
+            headers["anthropic-beta"] = ",".join([*betas, CACHE_DIAGNOSIS_BETA])
         return headers  # the key is added by the auth flow, as late as possible
 
     def build_body(self, context: Context, options: ModelOptions) -> dict[str, Any]:
@@ -259,6 +282,13 @@ class AnthropicProvider(HTTPProviderBase):
             body["temperature"] = options.temperature
         if options.stop:
             body["stop_sequences"] = list(options.stop)
+        if self.automatic_caching and count_breakpoints(context) < MAX_BREAKPOINTS:
+            # Top-level automatic caching (GA 2026-02-19): the API marks the last
+            # cacheable block itself; it takes one of the 4 slots, hence the check.
+            body["cache_control"] = {"type": "ephemeral"}
+        if self.cache_diagnostics:
+            previous = _previous_message_id(context, self.name)
+            body["diagnostics"] = {"previous_message_id": previous}
         body.update(options.extra)
         return body
 
@@ -425,6 +455,7 @@ class _StreamState:
             if isinstance(message.get("model"), str) and message["model"]:
                 builder.model = message["model"]
             self.usage.update(message.get("usage") or {})
+            self._diagnostics(message.get("diagnostics"))
             self.started = True
             out.append(builder.start())
         elif kind == "message_delta":
@@ -433,6 +464,7 @@ class _StreamState:
                 self.stop = as_text(delta["stop_reason"])
             # Counts here are cumulative: they replace, never add to, earlier ones.
             self.usage.update(data.get("usage") or {})
+            self._diagnostics(data.get("diagnostics"))
             self.progressed = True
         elif kind == "message_stop":
             self.done = True
@@ -444,6 +476,25 @@ class _StreamState:
                 request_id=_text_or_none(data.get("request_id")) or builder.response_id,
             )
         # ``ping`` and event types added later are ignored, as the API asks.
+
+    def _diagnostics(self, value: Any) -> None:
+        """Read ``diagnostics.cache_miss_reason`` (cache diagnostics, §1.10) and log it."""
+        if not isinstance(value, dict) or not isinstance(value.get("cache_miss_reason"), dict):
+            return
+        miss = value["cache_miss_reason"]
+        reason = miss.get("type")
+        if not isinstance(reason, str) or reason == self.builder.cache_miss_reason:
+            return
+        self.builder.cache_miss_reason = reason
+        missed = miss.get("cache_missed_input_tokens")
+        _log.info(
+            "cache.miss_reason",
+            provider=self.provider.name,
+            model=self.builder.model,
+            response_id=self.builder.response_id,
+            cache_miss_reason=reason,
+            cache_missed_input_tokens=missed if isinstance(missed, int) else None,
+        )
 
     def _block_start(self, data: dict[str, Any], out: list[AssistantEvent]) -> None:
         index = data.get("index")

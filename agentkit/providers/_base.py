@@ -217,6 +217,7 @@ class AssistantMessageBuilder:
         self.model = model
         self.provider = provider
         self.response_id = response_id
+        self.cache_miss_reason: str | None = None
         self.provider_data: dict[str, Any] | None = None
         self._open: dict[Hashable, _Block] = {}
         self._content: list[AssistantContent | None] = []
@@ -358,6 +359,7 @@ class AssistantMessageBuilder:
             provider=self.provider,
             response_id=self.response_id,
             provider_data=self.provider_data,
+            cache_miss_reason=self.cache_miss_reason,
         )
 
 

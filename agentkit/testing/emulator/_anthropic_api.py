@@ -124,6 +124,7 @@ def parse_request(body: Any, *, collapse_tool_runs: bool = True) -> ParsedCall:
         )
         marker(tool, f"tools.{i}", builder.add({"tool": bare}, json_tokens(bare)), True)
 
+    n_tools = builder.count
     system = body.get("system", "")
     system_texts: list[str] = []
     if isinstance(system, str):
@@ -141,6 +142,7 @@ def parse_request(body: Any, *, collapse_tool_runs: bool = True) -> ParsedCall:
     else:
         raise ApiError("system: Input should be a valid string or list")
 
+    sections = (n_tools, builder.count - n_tools)
     # Thinking and tool_choice changes invalidate the messages but not tools or system
     # (§1.7): they salt the first message position.
     salt: Any = {"thinking": body.get("thinking"), "tool_choice": body.get("tool_choice")}
@@ -187,4 +189,19 @@ def parse_request(body: Any, *, collapse_tool_runs: bool = True) -> ParsedCall:
         thinking=isinstance(thinking, Mapping) and thinking.get("type") in ("enabled", "adaptive"),
         output_schema=anthropic_output_schema(body, model),
     )
-    return ParsedCall(request, builder.positions(), breakpoints, stream=bool(body.get("stream")))
+    extra: dict[str, Any] = {"sections": sections}
+    if "diagnostics" in body:
+        extra["diagnostics"] = _diagnostics(body["diagnostics"])
+    return ParsedCall(
+        request, builder.positions(), breakpoints, stream=bool(body.get("stream")), extra=extra
+    )
+
+
+def _diagnostics(value: Any) -> str | None:
+    """The ``previous_message_id`` of a ``diagnostics`` request field (§1.10)."""
+    if not isinstance(value, Mapping):
+        raise ApiError("diagnostics: Input should be a valid dictionary")
+    previous = value.get("previous_message_id")
+    if previous is not None and not isinstance(previous, str):
+        raise ApiError("diagnostics.previous_message_id: Input should be a valid string")
+    return previous

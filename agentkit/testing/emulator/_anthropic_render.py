@@ -14,6 +14,7 @@ __all__ = [
     "ERROR_TYPES",
     "error_body",
     "message_body",
+    "message_id",
     "overloaded_frame",
     "stream_frames",
     "tool_ids",
@@ -207,10 +208,17 @@ def _stop(call: ParsedCall, reply: ModelReply) -> str:
     return "max_tokens" if call.request.max_tokens == 0 else reply.final_stop_reason
 
 
+def message_id(index: int) -> str:
+    """The ``id`` of the response to request ``index``."""
+    return f"msg_emu{index:08d}"
+
+
 def _message(call: ParsedCall, index: int) -> dict[str, Any]:
-    return {
+    diagnostics = call.extra.get("diagnostics_result")
+    extra = {} if diagnostics is None else {"diagnostics": diagnostics}
+    return extra | {
         "model": call.request.model,
-        "id": f"msg_emu{index:08d}",
+        "id": message_id(index),
         "type": "message",
         "role": "assistant",
         "content": [],

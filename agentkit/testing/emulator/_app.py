@@ -21,7 +21,7 @@ import agentkit.testing.emulator._openrouter_api as openrouter_api
 import agentkit.testing.emulator._openrouter_render as openrouter_render
 from agentkit._log import get_logger
 from agentkit._models import model_key
-from agentkit.testing.emulator._cache import CachePlan, plan_request
+from agentkit.testing.emulator._cache import CachePlan, diagnose, fingerprint, plan_request
 from agentkit.testing.emulator._common import ApiError, ParsedCall
 from agentkit.testing.emulator._delivery import Receive, Response, Send, deliver, send_whole
 from agentkit.testing.emulator._faults import (
@@ -258,6 +258,8 @@ class EmulatorApp:
             return
         if isinstance(fault, NotStreamFault) and fault.content_type == "application/json":
             call = attrs.evolve(call, stream=False)  # the whole answer, as JSON
+        if api == "anthropic" and "diagnostics" in call.extra:
+            call = self._diagnose(call, index)
         response, usage = self._render(api, call, reply, plan, index=index, upstream=upstream)
         report = CacheReport.of(plan, len(call.positions), minimum, upstream)
         record = _evolve(
@@ -299,6 +301,24 @@ class EmulatorApp:
             stopping=self.stopping,
             frame_delay=self.config.frame_delay,
         )
+
+    def _diagnose(self, call: ParsedCall, index: int) -> ParsedCall:
+        """Compare with the request named by ``previous_message_id`` (§1.10); the
+        result rides in ``call.extra["diagnostics_result"]`` to the renderer."""
+        current = fingerprint(call.request.model, call.positions, call.extra["sections"])
+        self.state.remember_fingerprint(anthropic_render.message_id(index), current)
+        previous_id = call.extra["diagnostics"]
+        if previous_id is None:
+            result: dict[str, Any] = {"cache_miss_reason": None}
+        else:
+            reason, missed = diagnose(self.state.fingerprint(previous_id), current)
+            miss: dict[str, Any] | None = None
+            if reason is not None:
+                miss = {"type": reason}
+                if missed is not None:
+                    miss["cache_missed_input_tokens"] = missed
+            result = {"cache_miss_reason": miss}
+        return attrs.evolve(call, extra={**call.extra, "diagnostics_result": result})
 
     def _render(
         self,

@@ -32,8 +32,12 @@ __all__ = [
     "Breakpoint",
     "CacheEntry",
     "CachePlan",
+    "Fingerprint",
+    "MissReason",
     "Position",
     "apply_plan",
+    "diagnose",
+    "fingerprint",
     "live_entries",
     "plan_request",
     "prefix_hashes",
@@ -229,3 +233,76 @@ def apply_plan(
             write.prefix_hash, write.position, write.tokens, write.ttl, now + TTL_SECONDS[write.ttl]
         )
     return result
+
+
+# Cache diagnostics (reference doc §1.10): the reasons the real API reports, in the
+# order it checks them. ``unavailable`` (the service could not compare) is never
+# produced by the emulator.
+MissReason = Literal[
+    "model_changed",
+    "system_changed",
+    "tools_changed",
+    "messages_changed",
+    "previous_message_not_found",
+    "unavailable",
+]
+
+
+@define(frozen=True, slots=True)
+class Fingerprint:
+    """What the diagnostics compare: the model and the hashes of each prompt section.
+
+    ``messages`` holds the cumulative hash after each message position, so one
+    request's messages are a prefix of the next's when the hashes agree.
+    """
+
+    model: str
+    tools: str
+    system: str
+    messages: tuple[str, ...]
+    tokens: tuple[int, ...]  # cumulative tokens at every position
+    sections: tuple[int, int]  # positions in tools, then in system
+
+
+def fingerprint(
+    model: str, positions: Sequence[Position], sections: tuple[int, int]
+) -> Fingerprint:
+    """The fingerprint of a prompt whose first positions are ``sections`` tools and system."""
+    n_tools, n_system = sections
+    keys = [p.key for p in positions]
+    tools = hashlib.sha256("\n".join(keys[:n_tools]).encode()).hexdigest()
+    system = hashlib.sha256("\n".join(keys[n_tools : n_tools + n_system]).encode()).hexdigest()
+    messages = tuple(prefix_hashes("messages", positions[n_tools + n_system :]))
+    return Fingerprint(model, tools, system, messages, tuple(_cumulative(positions)), sections)
+
+
+def diagnose(
+    previous: Fingerprint | None, current: Fingerprint
+) -> tuple[MissReason | None, int | None]:
+    """Why ``current`` cannot reuse ``previous``'s prefix, and the input tokens it misses.
+
+    ``(None, None)`` when nothing diverged (a miss then comes from elsewhere: an
+    expired entry, a short prefix). Tokens are given for the ``*_changed`` reasons
+    only, as the API does: the tokens from the first changed position onwards.
+    """
+    if previous is None:
+        return "previous_message_not_found", None
+    total = current.tokens[-1] if current.tokens else 0
+    n_tools, n_system = current.sections
+
+    def missed(start: int) -> int:
+        return total - (current.tokens[start - 1] if start > 0 else 0)
+
+    if previous.model != current.model:
+        return "model_changed", total
+    if previous.tools != current.tools:
+        return "tools_changed", total
+    if previous.system != current.system:
+        return "system_changed", missed(n_tools)
+    old, new = previous.messages, current.messages
+    same = 0
+    while same < min(len(old), len(new)) and old[same] == new[same]:
+        same += 1
+    if same < len(old):
+        return "messages_changed", missed(n_tools + n_system + same)
+    return None, None

@@ -11,7 +11,13 @@ from typing import Any, Literal
 from attrs import define, field
 
 from agentkit._models import ModelInfo, find_model, model_key
-from agentkit.testing.emulator._cache import CacheEntry, CachePlan, apply_plan, live_entries
+from agentkit.testing.emulator._cache import (
+    CacheEntry,
+    CachePlan,
+    Fingerprint,
+    apply_plan,
+    live_entries,
+)
 from agentkit.testing.emulator._faults import Fault
 from agentkit.testing.emulator._model import ModelPolicy, ModelReply, ModelRequest, demo_policy
 
@@ -213,6 +219,7 @@ class EmulatorState:
         self._lock = threading.Lock()
         self._records: list[RequestRecord] = []
         self._stores: dict[tuple[str, str], dict[str, CacheEntry]] = {}
+        self._fingerprints: dict[str, Fingerprint] = {}
         self._replies: deque[ModelReply] = deque()
         self._policy: ModelPolicy | None = None
         self._scripted = script is not None
@@ -230,6 +237,7 @@ class EmulatorState:
         with self._lock:
             self._records.clear()
             self._stores.clear()
+            self._fingerprints.clear()
             self._replies.clear()
             self._policy = script if callable(script) else None
             if script is not None and not callable(script):
@@ -282,6 +290,15 @@ class EmulatorState:
             return None
 
     # -- cache
+    def remember_fingerprint(self, message_id: str, value: Fingerprint) -> None:
+        """Keep a diagnostics fingerprint under the response id that answered it."""
+        with self._lock:
+            self._fingerprints[message_id] = value
+
+    def fingerprint(self, message_id: str) -> Fingerprint | None:
+        with self._lock:
+            return self._fingerprints.get(message_id)
+
     def store(self, api: str, upstream: str) -> dict[str, CacheEntry]:
         with self._lock:
             return dict(self._stores.get((api, upstream), {}))
