@@ -174,6 +174,10 @@ async def test_an_abort_mid_answer_reports_what_the_emulator_billed(api: str) ->
                     )
                 )
                 result = await agent.run("Go.")
+            # The emulator bills once it has seen the client leave (OpenRouter's lookup
+            # already waited for that); wait for that condition before it shuts down.
+            while emu.requests[0].billed is emu.requests[0].usage:
+                await anyio.sleep(0.01)
     assert result.stop_reason is StopReason.ABORTED
     record = emu.requests[0]
     assert record.billed is not None and record.usage is not None

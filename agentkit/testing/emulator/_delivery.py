@@ -127,8 +127,6 @@ async def deliver(
             for n, frame in enumerate(frames):
                 if stall is not None and n == stall_at:
                     await _stall(stall.seconds, stopping, disconnected)
-                    if stopping.is_set():
-                        return n  # shut down mid-stall: the client is gone (or going)
                 if disconnected.is_set():
                     return n
                 await send(_body(frame, more=True))
