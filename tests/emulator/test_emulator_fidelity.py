@@ -176,7 +176,9 @@ async def test_an_abort_mid_answer_reports_what_the_emulator_billed(api: str) ->
                 result = await agent.run("Go.")
             # The emulator bills once it has seen the client leave (OpenRouter's lookup
             # already waited for that); wait for that condition before it shuts down.
-            while emu.requests[0].billed is emu.requests[0].usage:
+            # Polling: the record changes in the emulator's thread, which has no event to
+            # share; the fail_after above bounds it.
+            while emu.requests[0].billed is emu.requests[0].usage:  # noqa: ASYNC110
                 await anyio.sleep(0.01)
     assert result.stop_reason is StopReason.ABORTED
     record = emu.requests[0]
