@@ -402,7 +402,17 @@ class _StreamState:
         counts, updated by every ``message_delta``; marked partial."""
         if not self.usage:
             return partial_usage(None)
-        return partial_usage(anthropic_usage(self.usage, model=self.builder.model))
+        # The output count arrives with the last message_delta; until then it is
+        # estimated from the text and thinking received (about 4 characters a token).
+        received = sum(
+            len(getattr(block, "text", "") or getattr(block, "thinking", "") or "")
+            for block in self.builder.partial(StopReason.ABORTED).content
+        )
+        estimate = -(-received // 4)
+        raw = dict(self.usage)
+        if isinstance(raw.get("output_tokens"), int) and raw["output_tokens"] < estimate:
+            raw["output_tokens"] = estimate
+        return partial_usage(anthropic_usage(raw, model=self.builder.model))
 
     def handle_batch(self, batch: list[ServerSentEvent], out: list[AssistantEvent]) -> None:
         """Parse and handle one read's events, up to ``message_stop``."""

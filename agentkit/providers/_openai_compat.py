@@ -194,7 +194,22 @@ class OpenAICompatibleProvider(HTTPProviderBase):
             return partial_usage(None if raw is None else self._usage(raw, builder.model))
 
         with builder.partial_on_cancel(out, so_far):
-            return await self._read_answer(reader, out, builder, state)
+            try:
+                return await self._read_answer(reader, out, builder, state)
+            except BaseException:
+                if state.usage is None:
+                    gen_id = builder.response_id or response.headers.get("x-generation-id")
+                    state.usage = await self._billed_usage(response, gen_id)
+                raise
+
+    async def _billed_usage(
+        self, response: httpx.Response, response_id: str | None
+    ) -> Mapping[str, Any] | None:
+        """What the service billed for a request that ended before its usage chunk.
+
+        None here (nothing is known); OpenRouter looks the generation up.
+        """
+        return None
 
     async def _read_answer(
         self,

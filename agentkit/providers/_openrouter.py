@@ -15,7 +15,13 @@ What differs from a plain OpenAI-compatible server:
   assistant message that made tool calls;
 * usage: ``cost`` is OpenRouter's own figure; when the service does not
   report ``cache_write_tokens``, writes are derived from the cost and the
-  model's list prices and the usage says so (``cache_write_derived``).
+  model's list prices and the usage says so (``cache_write_derived``);
+* a request that ends before its usage chunk (aborted, failed, stalled) is
+  looked up at ``GET /api/v1/generation?id=...`` once its stream is closed
+  (:func:`fetch_generation_usage`), so its partial usage holds what OpenRouter
+  billed; the lookup is bounded by ``generation_lookup_timeout`` and a failed
+  one is logged (``openrouter.generation_lookup_failed``), leaving the usage
+  unknown.
 
 Native structured output (``ModelOptions.output_schema``) is sent as
 ``response_format`` with ``provider.require_parameters: true``, so OpenRouter
@@ -32,9 +38,11 @@ import hashlib
 from collections.abc import Mapping
 from typing import Any
 
+import anyio
 import httpx
 
 from agentkit._json import canonical_json
+from agentkit._log import get_logger
 from agentkit._messages import Context
 from agentkit.providers._anthropic import claude_json_output
 from agentkit.providers._base import ModelOptions
@@ -42,9 +50,18 @@ from agentkit.providers._http import RetryPolicy, Timeouts
 from agentkit.providers._openai_compat import OpenAICompatibleProvider, env_key
 from agentkit.providers._openai_format import CacheMode
 
-__all__ = ["OPENROUTER_BASE_URL", "OpenRouterProvider", "conversation_session_id"]
+__all__ = [
+    "OPENROUTER_BASE_URL",
+    "OpenRouterProvider",
+    "conversation_session_id",
+    "fetch_generation_usage",
+]
 
 OPENROUTER_BASE_URL = "https://openrouter.ai/api/v1"
+#: Seconds an aborted or failed request may spend looking up what it was billed.
+GENERATION_LOOKUP_TIMEOUT = 5.0
+
+_log = get_logger("agentkit.providers")
 
 
 class OpenRouterProvider(OpenAICompatibleProvider):
@@ -81,6 +98,7 @@ class OpenRouterProvider(OpenAICompatibleProvider):
         timeouts: Timeouts | None = None,
         retry: RetryPolicy | None = None,
         allow_insecure_http: bool = False,
+        generation_lookup_timeout: float | None = GENERATION_LOOKUP_TIMEOUT,
     ) -> None:
         extra_headers = dict(headers or {})
         if app_url:
@@ -101,6 +119,26 @@ class OpenRouterProvider(OpenAICompatibleProvider):
         self.provider_routing = dict(provider_routing) if provider_routing else None
         self.session_id = session_id
         self.sticky = sticky
+        self.generation_lookup_timeout = generation_lookup_timeout
+
+    async def _billed_usage(
+        self, response: httpx.Response, response_id: str | None
+    ) -> Mapping[str, Any] | None:
+        """The generation's billed usage, looked up once the stream is closed (or None)."""
+        timeout = self.generation_lookup_timeout
+        if not response_id or timeout is None or timeout <= 0:
+            return None
+        with anyio.CancelScope(shield=True):  # an abort is what asked for this: finish it
+            await response.aclose()  # closing the stream ends the generation and its billing
+            return await fetch_generation_usage(
+                self._get_client(),
+                self.base_url,
+                response_id,
+                auth=self._auth(),
+                limit=timeout,
+                redact=self._redact,
+            )
+        return None  # the shield never cancels: unreachable, for the type checker
 
     def supports_native_output(self, model: str) -> bool:
         """False for Claude models before 4.5; other models OpenRouter refuses itself.
@@ -154,3 +192,77 @@ def conversation_session_id(context: Context, model: str) -> str:
     ]
     digest = hashlib.sha256(canonical_json([model, context.system_text, opening]).encode())
     return f"agentkit-{digest.hexdigest()[:32]}"
+
+
+class _LookupFailedError(Exception):
+    """A generation lookup that did not give usable data (logged, never raised)."""
+
+
+def _generation_usage(data: Mapping[str, Any]) -> dict[str, Any]:
+    """The generation's counts in the chat usage shape :func:`openai_usage` reads."""
+
+    def count(field: str) -> int:
+        value = data.get(field)
+        return int(value) if isinstance(value, int | float) and not isinstance(value, bool) else 0
+
+    if not isinstance(data.get("native_tokens_prompt"), int | float):
+        raise _LookupFailedError("no native_tokens_prompt")
+    usage: dict[str, Any] = {
+        "prompt_tokens": count("native_tokens_prompt"),
+        "completion_tokens": count("native_tokens_completion"),
+        "prompt_tokens_details": {"cached_tokens": count("native_tokens_cached")},
+        "completion_tokens_details": {"reasoning_tokens": count("native_tokens_reasoning")},
+    }
+    if data.get("total_cost") is not None:
+        usage["cost"] = data["total_cost"]
+    return usage
+
+
+async def fetch_generation_usage(
+    client: httpx.AsyncClient,
+    base_url: str,
+    generation_id: str,
+    *,
+    auth: Any = httpx.USE_CLIENT_DEFAULT,
+    limit: float = GENERATION_LOOKUP_TIMEOUT,
+    redact: Any = str,
+) -> dict[str, Any] | None:
+    """What OpenRouter billed for generation ``generation_id``, in the chat usage shape.
+
+    ``GET {base_url}/generation?id=...`` returns ``data`` with
+    ``native_tokens_prompt`` / ``_completion`` / ``_cached`` / ``_reasoning`` and
+    ``total_cost``; a generation becomes queryable a moment after its stream ends,
+    so a 404 is retried until ``limit`` seconds have passed. Never raises: a
+    failure (timeout, HTTP error, unexpected shape) is logged as
+    ``openrouter.generation_lookup_failed`` and gives None (the usage stays unknown).
+    """
+    url = f"{base_url.rstrip('/')}/generation"
+    delay = 0.1
+    reason = "timeout"
+    with anyio.move_on_after(limit):
+        while True:
+            try:
+                response = await client.get(
+                    url,
+                    params={"id": generation_id},
+                    auth=auth,
+                    follow_redirects=False,
+                    timeout=limit,
+                )
+                if response.status_code == 404:
+                    reason = "not found"
+                    await anyio.sleep(delay)  # not yet recorded: the documented delay
+                    delay = min(delay * 2, 1.0)
+                    continue
+                if response.status_code != 200:
+                    raise _LookupFailedError(f"HTTP {response.status_code}")
+                body = response.json()
+                data = body.get("data") if isinstance(body, dict) else None
+                if not isinstance(data, dict):
+                    raise _LookupFailedError("no data object")
+                return _generation_usage(data)
+            except (_LookupFailedError, httpx.HTTPError, ValueError) as exc:
+                reason = redact(str(exc) or type(exc).__name__)
+                break
+    _log.warning("openrouter.generation_lookup_failed", generation_id=generation_id, reason=reason)
+    return None

@@ -134,3 +134,200 @@ async def test_a_refusal_stop_reason_is_served_on_both_apis(api: str) -> None:
     answer = result.messages[-1]
     assert answer.stop_reason is StopReason.REFUSAL
     assert answer.text == "I can't help with that."
+
+
+# -- what an aborted request is billed (issue 18 item 1, done-when) ----------------------
+
+
+def _billed_usage(api: str, billed: dict[str, Any]) -> tuple[int, int, int, int]:
+    """(uncached input, cache read, cache write, output) in agentkit's convention."""
+    if api == "anthropic":
+        return (
+            billed["input_tokens"],
+            billed["cache_read_input_tokens"],
+            billed["cache_creation_input_tokens"],
+            billed["output_tokens"],
+        )
+    details = billed["prompt_tokens_details"]
+    read, write = details["cached_tokens"], details.get("cache_write_tokens", 0)
+    return billed["prompt_tokens"] - read - write, read, write, billed["completion_tokens"]
+
+
+@pytest.mark.parametrize("api", APIS)
+async def test_an_abort_mid_answer_reports_what_the_emulator_billed(api: str) -> None:
+    from agentkit import MessageUpdate, TextDelta
+    from agentkit.testing.emulator import StallFault
+
+    system = "Review the patch; cite the line you mean. " * 600  # about 6,300 tokens
+    with anyio.fail_after(20):
+        async with Emulator(script=[ModelReply(text=LONG * 3)]) as emu:
+            # The stall comes right after the first text frame, so the client has read
+            # every frame sent when it aborts (Anthropic: start, block start, ping, delta).
+            emu.inject(StallFault(seconds=60, after=4 if api == "anthropic" else 3))
+            async with provider(api, emu) as p:
+                agent = Agent(provider=p, model=MODEL[api], system_prompt=system)
+                agent.subscribe(
+                    lambda e: (
+                        agent.abort()
+                        if isinstance(e, MessageUpdate) and isinstance(e.delta, TextDelta)
+                        else None
+                    )
+                )
+                result = await agent.run("Go.")
+            # The emulator bills once it has seen the client leave (OpenRouter's lookup
+            # already waited for that); wait for that condition before it shuts down.
+            # Polling: the record changes in the emulator's thread, which has no event to
+            # share; the fail_after above bounds it.
+            while emu.requests[0].billed is emu.requests[0].usage:  # noqa: ASYNC110
+                await anyio.sleep(0.01)
+    assert result.stop_reason is StopReason.ABORTED
+    record = emu.requests[0]
+    assert record.billed is not None and record.usage is not None
+    input_, read, write, output = _billed_usage(api, dict(record.billed))
+    # Billed for what was sent, not for the whole reply.
+    assert 0 < output < _billed_usage(api, dict(record.usage))[3]
+    usage = result.usage
+    assert usage.partial
+    assert (usage.input, usage.cache_read, usage.cache_write, usage.output) == (
+        input_,
+        read,
+        write,
+        output,
+    )
+    assert write > 4096  # the system prompt was written
+    assert usage.cost is not None and usage.cost > 0
+    if api == "openrouter":
+        assert usage.cost == pytest.approx(record.billed["cost"])
+
+
+async def test_the_generation_endpoint_serves_what_a_request_billed() -> None:
+    with anyio.fail_after(10):
+        async with Emulator(script=[ModelReply(text="Hello there.")]) as emu:
+            async with emu.openrouter_provider() as p:
+                await Agent(provider=p, model=MODEL["openrouter"]).run("Hi.")
+            gen = emu.requests[0].headers.get("x-generation-id")  # request headers: none
+            assert gen is None
+            async with httpx.AsyncClient(verify=False) as client:
+                listing = await client.get(f"{emu.openrouter_base_url}/generation?id=gen-nope")
+                assert listing.status_code == 404
+                assert listing.json()["error"]["code"] == 404
+    billed = emu.requests[0].billed
+    assert billed is not None and billed == emu.requests[0].usage
+
+
+async def test_a_failed_generation_lookup_is_bounded_and_logged() -> None:
+    from structlog.testing import capture_logs
+
+    from agentkit.providers._openrouter import fetch_generation_usage
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(404, json={"error": {"code": 404, "message": "Not found"}})
+
+    with anyio.fail_after(10), capture_logs() as logs:
+        async with httpx.AsyncClient(transport=httpx.MockTransport(handler)) as client:
+            found = await fetch_generation_usage(
+                client, "https://or.example/api/v1", "gen-1", limit=0.3
+            )
+    assert found is None
+    assert [e["event"] for e in logs] == ["openrouter.generation_lookup_failed"]
+
+
+# -- tool_choice and models (item 7) -------------------------------------------------------
+
+
+def _choice(api: str, kind: str, name: str = "search") -> Any:
+    if kind == "tool":
+        return (
+            {"type": "tool", "name": name}
+            if api == "anthropic"
+            else {"type": "function", "function": {"name": name}}
+        )
+    if kind == "any":
+        return {"type": "any"} if api == "anthropic" else "required"
+    return {"type": kind} if api == "anthropic" else kind
+
+
+async def _post(api: str, emu: Emulator, body: dict[str, Any]) -> httpx.Response:
+    async with httpx.AsyncClient(verify=False) as client:
+        if api == "anthropic":
+            return await client.post(f"{emu.anthropic_base_url}/v1/messages", json=body)
+        return await client.post(f"{emu.openrouter_base_url}/chat/completions", json=body)
+
+
+def _tool_body(api: str, choice: Any, name: str = "search") -> dict[str, Any]:
+    schema = {"type": "object", "properties": {"q": {"type": "string"}}}
+    tools = (
+        [{"name": name, "description": "d", "input_schema": schema}]
+        if api == "anthropic"
+        else [{"type": "function", "function": {"name": name, "parameters": schema}}]
+    )
+    return {
+        "model": MODEL[api],
+        "max_tokens": 200,
+        "messages": [{"role": "user", "content": "hi"}],
+        "tools": tools,
+        "tool_choice": choice,
+    }
+
+
+def _calls(api: str, body: dict[str, Any]) -> tuple[list[str], str]:
+    if api == "anthropic":
+        names = [b["name"] for b in body["content"] if b["type"] == "tool_use"]
+        return names, body["stop_reason"]
+    choice = body["choices"][0]
+    names = [c["function"]["name"] for c in choice["message"].get("tool_calls") or []]
+    return names, choice["finish_reason"]
+
+
+@pytest.mark.parametrize("api", APIS)
+@pytest.mark.parametrize(
+    ("kind", "reply", "calls", "stop"),
+    [
+        ("none", ModelReply(tool_calls=[ToolUse("search", {"q": "x"})]), [], "end"),
+        ("tool", ModelReply(text="Plain answer."), ["search"], "tool"),
+        ("any", ModelReply(text="Plain answer."), ["search"], "tool"),
+        ("auto", ModelReply(text="Plain answer."), [], "end"),
+    ],
+)
+async def test_tool_choice_is_enforced(
+    api: str, kind: str, reply: ModelReply, calls: list[str], stop: str
+) -> None:
+    with anyio.fail_after(10):
+        async with Emulator(script=[reply]) as emu:
+            response = await _post(api, emu, _tool_body(api, _choice(api, kind)))
+    assert response.status_code == 200, response.text
+    names, finish = _calls(api, response.json())
+    assert names == calls
+    wire = {"end": ("end_turn", "stop"), "tool": ("tool_use", "tool_calls")}[stop]
+    assert finish == wire[0 if api == "anthropic" else 1]
+
+
+@pytest.mark.parametrize("api", APIS)
+async def test_a_forced_tool_that_is_not_offered_is_a_400(api: str) -> None:
+    body = _tool_body(api, _choice(api, "tool", name="missing"))
+    with anyio.fail_after(10):
+        async with Emulator(script=[ModelReply(text="never")]) as emu:
+            response = await _post(api, emu, body)
+    assert response.status_code == 400
+    if api == "anthropic":
+        assert response.json()["error"]["type"] == "invalid_request_error"
+    assert "missing" in response.text
+    assert emu.requests[0].reply is None  # the script was not consumed
+
+
+async def test_both_model_lists_are_served_in_their_apis_shapes() -> None:
+    with anyio.fail_after(10):
+        async with Emulator() as emu, httpx.AsyncClient(verify=False) as client:
+            anthropic = (await client.get(f"{emu.anthropic_base_url}/v1/models")).json()
+            one = await client.get(f"{emu.anthropic_base_url}/v1/models/claude-haiku-4-5")
+            missing = await client.get(f"{emu.anthropic_base_url}/v1/models/claude-nope")
+            openrouter = (await client.get(f"{emu.openrouter_base_url}/models")).json()
+    ids = [m["id"] for m in anthropic["data"]]
+    assert "claude-haiku-4-5" in ids and anthropic["has_more"] is False
+    assert all(m["type"] == "model" for m in anthropic["data"])
+    assert one.json()["id"] == "claude-haiku-4-5"
+    assert missing.status_code == 404 and missing.json()["error"]["type"] == "not_found_error"
+    haiku = next(m for m in openrouter["data"] if m["id"] == "anthropic/claude-haiku-4.5")
+    assert haiku["context_length"] == 200_000
+    assert float(haiku["pricing"]["prompt"]) == pytest.approx(1e-6)
+    assert float(haiku["pricing"]["completion"]) == pytest.approx(5e-6)

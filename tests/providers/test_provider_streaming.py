@@ -57,6 +57,8 @@ ANTHROPIC_END = (
 
 def provider_for(kind: str, url: str, client: httpx.AsyncClient, **kwargs: Any) -> Any:
     if kind == "openrouter":
+        # The loopback server has no generation endpoint: no lookup after an early stop.
+        kwargs.setdefault("generation_lookup_timeout", None)
         return OpenRouterProvider(api_key=SECRET, base_url=url, client=client, **kwargs)
     return AnthropicProvider(api_key=SECRET, base_url=url, client=client, **kwargs)
 

@@ -6,11 +6,15 @@ uses asyncio directly.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import json
 import threading
+import time
 from collections.abc import Mapping, MutableMapping
 from typing import Any
+from urllib.parse import parse_qs
 
 import attrs
 
@@ -55,6 +59,10 @@ Scope = MutableMapping[str, Any]
 
 ANTHROPIC_PATH = "/v1/messages"
 OPENROUTER_PATH = "/api/v1/chat/completions"
+GENERATION_PATH = "/api/v1/generation"
+MODELS_PATHS = {"/v1/models": "anthropic", "/api/v1/models": "openrouter"}
+#: How long a generation lookup waits for a stream still being answered to end.
+GENERATION_WAIT = 10.0
 _SECRET_HEADERS = frozenset({"authorization", "x-api-key", "cookie", "proxy-authorization"})
 _SSE = "text/event-stream; charset=utf-8"
 
@@ -69,6 +77,8 @@ class EmulatorApp:
         self.state = state
         self.clock = clock
         self.stopping = stopping
+        # OpenRouter generations by id: set once the stream ended, with what it billed.
+        self._generations: dict[str, tuple[asyncio.Event, dict[str, Any]]] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -81,6 +91,10 @@ class EmulatorApp:
             if not message.get("more_body"):
                 break
         headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
+        if scope["method"] == "GET":
+            query = parse_qs(bytes(scope.get("query_string", b"")).decode())
+            await self._get(path, query, send)
+            return
         if scope["method"] != "POST" or path not in (ANTHROPIC_PATH, OPENROUTER_PATH):
             raw = json.dumps({"error": f"no route {scope['method']} {path}"}).encode()
             await send_whole(send, 404, {"content-type": "application/json"}, raw)
@@ -196,9 +210,11 @@ class EmulatorApp:
     ) -> None:
         index, model, now = base.index, call.request.model, self.clock.now()
         info = self.config.model_info(model)
+        tool_names = tuple(t.name for t in call.request.tools)
         try:
             fidelity.check_model(api, model, info)
             stops = fidelity.stop_sequences(api, base.body)
+            fidelity.apply_tool_choice(api, base.body, ModelReply(), tool_names)  # validates
         except ApiError as exc:
             await self._error(api, base, exc, send)
             return
@@ -241,7 +257,11 @@ class EmulatorApp:
                 ModelReply()
                 if call.request.max_tokens == 0
                 else fidelity.fit_reply(
-                    self.state.reply_policy()(call.request), call.request.max_tokens, stops
+                    fidelity.apply_tool_choice(
+                        api, base.body, self.state.reply_policy()(call.request), tool_names
+                    ),
+                    call.request.max_tokens,
+                    stops,
                 )
             )
         except ScriptEndedError as exc:
@@ -272,7 +292,11 @@ class EmulatorApp:
             request=call.request,
             ignored_markers=call.ignored_markers,
             stream=call.stream,
+            billed=usage,
         )
+        generation = response.headers.get("x-generation-id") if api == "openrouter" else None
+        if generation is not None:
+            self._generations[generation] = (asyncio.Event(), {})
 
         async def on_start() -> None:
             # Entries become visible once the response begins (§1.3 concurrency note).
@@ -292,15 +316,37 @@ class EmulatorApp:
             self.state.record(record)
 
         response = self._fault_frames(api, call, response, fault, index=index, upstream=upstream)
-        await deliver(
-            response,
-            fault,
-            on_start=on_start,
-            receive=receive,
-            send=send,
-            stopping=self.stopping,
-            frame_delay=self.config.frame_delay,
-        )
+        billed: Mapping[str, Any] = usage
+        try:
+            sent = await deliver(
+                response,
+                fault,
+                on_start=on_start,
+                receive=receive,
+                send=send,
+                stopping=self.stopping,
+                frame_delay=self.config.frame_delay,
+            )
+            if sent is not None and response.stream:
+                # The client left early: the service bills the output it had sent.
+                output, reasoning = fidelity.sent_output(api, response.frames[:sent])
+                billed = (
+                    anthropic_render.usage_fields(plan, output)
+                    if api == "anthropic"
+                    else openrouter_render.usage_fields(
+                        plan,
+                        output,
+                        reasoning,
+                        info,
+                        report_writes=self.config.report_cache_writes,
+                    )
+                )
+                self.state.rebill(index, billed)
+        finally:
+            if generation is not None:
+                done, data = self._generations[generation]
+                data.update(_generation(generation, record, billed, cancelled=billed is not usage))
+                done.set()
 
     def _diagnose(self, call: ParsedCall, index: int) -> ParsedCall:
         """Compare with the request named by ``previous_message_id`` (§1.10); the
@@ -430,6 +476,40 @@ class EmulatorApp:
             return attrs.evolve(response, frames=(*frames[:cut], broken))
         return response
 
+    async def _get(self, path: str, query: Mapping[str, list[str]], send: Send) -> None:
+        """The read-only endpoints: OpenRouter's generation lookup and both model lists."""
+        json_type = {"content-type": "application/json"}
+        if path == GENERATION_PATH:
+            wanted = (query.get("id") or [""])[0]
+            entry = self._generations.get(wanted)
+            if entry is not None:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(entry[0].wait(), GENERATION_WAIT)
+            if entry is None or not entry[0].is_set():
+                body = openrouter_render.error_body(404, "Generation not found", None)
+                await send_whole(send, 404, json_type, json.dumps(body).encode())
+                return
+            raw = json.dumps({"data": entry[1]}).encode()
+            await send_whole(send, 200, json_type, raw)
+            return
+        api_name = MODELS_PATHS.get(path)
+        if api_name is None and path.startswith("/v1/models/"):
+            model = path.removeprefix("/v1/models/")
+            info = self.config.model_info(model)
+            if info is None:
+                body = anthropic_render.error_body(404, f"model: {model}", request_id=_rid(0))
+                await send_whole(send, 404, json_type, json.dumps(body).encode())
+                return
+            raw = json.dumps(fidelity.anthropic_model_entry(model, info)).encode()
+            await send_whole(send, 200, json_type, raw)
+            return
+        if api_name is None:
+            raw = json.dumps({"error": f"no route GET {path}"}).encode()
+            await send_whole(send, 404, json_type, raw)
+            return
+        listing = fidelity.model_listing(api_name, self.config.known_models())
+        await send_whole(send, 200, json_type, json.dumps(listing).encode())
+
     async def _error(
         self,
         api: Api,
@@ -484,6 +564,50 @@ def _is_upstream(exc: ApiError) -> bool:
 
 def _output(call: ParsedCall, reply: ModelReply) -> int:
     return 0 if call.request.max_tokens == 0 else output_tokens(reply)
+
+
+def _generation(
+    gen_id: str, record: RequestRecord, billed: Mapping[str, Any], *, cancelled: bool
+) -> dict[str, Any]:
+    """OpenRouter's ``/api/v1/generation`` ``data`` for a request and what it billed."""
+    prompt = dict(billed.get("prompt_tokens_details") or {})
+    completion = dict(billed.get("completion_tokens_details") or {})
+    cost = billed.get("cost")
+    created = time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime())
+    return {
+        "id": gen_id,
+        "upstream_id": f"msg_emu{record.index:017d}",
+        "total_cost": cost,
+        "cache_discount": None,
+        "upstream_inference_cost": None,
+        "created_at": created,
+        "model": record.model,
+        "app_id": None,
+        "streamed": record.stream,
+        "cancelled": cancelled,
+        "provider_name": record.provider,
+        "latency": 0,
+        "moderation_latency": None,
+        "generation_time": 0,
+        "finish_reason": None if cancelled else "stop",
+        "native_finish_reason": None,
+        "tokens_prompt": billed.get("prompt_tokens"),
+        "tokens_completion": billed.get("completion_tokens"),
+        "native_tokens_prompt": billed.get("prompt_tokens"),
+        "native_tokens_completion": billed.get("completion_tokens"),
+        "native_tokens_completion_images": None,
+        "native_tokens_reasoning": completion.get("reasoning_tokens", 0),
+        "native_tokens_cached": prompt.get("cached_tokens", 0),
+        "num_media_prompt": None,
+        "num_input_audio_prompt": None,
+        "num_media_completion": 0,
+        "num_search_results": None,
+        "origin": "",
+        "usage": cost,
+        "is_byok": False,
+        "external_user": None,
+        "api_type": "completions",
+    }
 
 
 def _rid(index: int) -> str:

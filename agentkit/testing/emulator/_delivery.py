@@ -83,10 +83,12 @@ async def deliver(
     send: Send,
     stopping: threading.Event,
     frame_delay: float = 0.0,
-) -> None:
+) -> int | None:
     """Send ``response``; ``on_start`` runs just before the status line goes out.
 
     A stall ends early at shutdown (``stopping``) or when the client disconnects.
+    Returns how many frames had gone out when the client left before the end
+    (what the service bills it for), or None.
     """
     stall = fault if isinstance(fault, StallFault) else None
     frames = response.frames
@@ -101,7 +103,7 @@ async def deliver(
             data = b"".join(frames)[: fault.after_bytes]
             if data:
                 await send(_body(data, more=True))
-            return  # returning with the body unfinished makes uvicorn close the connection
+            return None  # returning with the body unfinished makes uvicorn close the connection
         if isinstance(fault, KeepAliveFault):
             for frame in frames[: fault.after]:
                 await send(_body(frame, more=True))
@@ -112,7 +114,7 @@ async def deliver(
                 next_at = loop.time() + fault.interval
                 while loop.time() < next_at and not (stopping.is_set() or disconnected.is_set()):  # noqa: ASYNC110
                     await asyncio.sleep(min(0.01, fault.interval))
-            return
+            return None
         if isinstance(fault, DripFault):
             data = b"".join(frames)
             for i in range(0, len(data), fault.chunk):
@@ -126,7 +128,7 @@ async def deliver(
                 if stall is not None and n == stall_at:
                     await _stall(stall.seconds, stopping, disconnected)
                 if disconnected.is_set():
-                    return
+                    return n
                 await send(_body(frame, more=True))
                 if frame_delay:
                     await asyncio.sleep(frame_delay)
@@ -135,3 +137,4 @@ async def deliver(
         await send(_body(b"", more=False))
     finally:
         watcher.cancel()
+    return None

@@ -8,9 +8,10 @@ from collections import deque
 from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
+import attrs
 from attrs import define, field
 
-from agentkit._models import ModelInfo, find_model, model_key
+from agentkit._models import ModelInfo, find_model, model_key, registered_models
 from agentkit.testing.emulator._cache import (
     CacheEntry,
     CachePlan,
@@ -127,6 +128,14 @@ class EmulatorConfig:
                 return info
         return find_model(model)
 
+    def known_models(self) -> tuple[ModelInfo, ...]:
+        """Every model served: the configured ones, then agentkit's registry."""
+        merged = {model_key(m.key): m for m in registered_models()}
+        merged |= {
+            model_key(name): attrs.evolve(m, key=model_key(name)) for name, m in self.models.items()
+        }
+        return tuple(sorted(merged.values(), key=lambda m: m.key))
+
     def minimum(self, model: str, *, implicit: bool) -> int:
         wanted = model_key(model)
         for name, value in self.min_cacheable_tokens.items():
@@ -178,7 +187,10 @@ class RequestRecord:
     ``body`` is the parsed JSON; ``headers`` omit credentials. ``usage`` is the
     usage object reported (None on errors); ``error`` the error body sent.
     ``request`` is what the scripted model was shown. ``ignored_markers`` lists
-    the ``cache_control`` markers OpenRouter ignored.
+    the ``cache_control`` markers OpenRouter ignored. ``billed`` is what the
+    service bills, in the same shape as ``usage``: ``usage`` itself, or, for a
+    stream the client left before its end, the prompt and the output sent
+    before it left (OpenRouter serves it at ``/api/v1/generation``).
     """
 
     index: int
@@ -197,6 +209,7 @@ class RequestRecord:
     reply: ModelReply | None = None
     request: ModelRequest | None = None
     ignored_markers: tuple[str, ...] = ()
+    billed: Mapping[str, Any] | None = None
 
 
 class ScriptEndedError(RuntimeError):
@@ -360,6 +373,13 @@ class EmulatorState:
     def record(self, record: RequestRecord) -> None:
         with self._lock:
             self._records.append(record)
+
+    def rebill(self, index: int, billed: Mapping[str, Any]) -> None:
+        """Replace what request ``index`` is billed (its client left early)."""
+        with self._lock:
+            for n, record in enumerate(self._records):
+                if record.index == index:
+                    self._records[n] = attrs.evolve(record, billed=billed)
 
     def records(self) -> tuple[RequestRecord, ...]:
         with self._lock:
