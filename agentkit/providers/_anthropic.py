@@ -60,7 +60,7 @@ from agentkit.providers._errors import (
 from agentkit.providers._http import HTTPProviderBase, RetryPolicy, SSEReader, Timeouts
 from agentkit.providers._openai_compat import env_key
 from agentkit.providers._openai_format import as_text
-from agentkit.providers._sse import ServerSentEvent
+from agentkit.providers._sse import ServerSentEvent, loads_data
 from agentkit.providers._usage import anthropic_usage, partial_usage
 from agentkit.transforms._caching import MAX_BREAKPOINTS, count_breakpoints
 
@@ -418,7 +418,7 @@ class _StreamState:
         """Parse and handle one read's events, up to ``message_stop``."""
         for sse in batch:
             try:
-                data = json.loads(sse.data)
+                data = loads_data(sse.data)
             except RecursionError:
                 raise self._error(f"event data nests too deeply: {sse.data[:200]!r}") from None
             except ValueError:

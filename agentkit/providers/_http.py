@@ -216,11 +216,15 @@ class SSEReader:
     async def _read(self) -> bytes | None:
         """The next piece of body, None at its end; a stall when the clock runs out."""
         assert self._body is not None
+        # One clock read before the wait and one after it: the scope gets an
+        # absolute deadline (``move_on_after`` would read the clock again).
         started = anyio.current_time()
         deadline = self._deadline
-        wait = self._left if deadline is None else min(self._left, deadline.left())
+        end = started + self._left
+        if deadline is not None and deadline.at < end:
+            end = deadline.at
         piece: bytes | None = None
-        with anyio.move_on_after(wait) as scope:
+        with anyio.CancelScope(deadline=end) as scope:
             try:
                 piece = await self._body.__anext__()
             except StopAsyncIteration:

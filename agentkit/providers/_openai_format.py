@@ -16,7 +16,6 @@ string and an array from one turn to the next.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from typing import Any, Literal
@@ -38,6 +37,7 @@ from agentkit._messages import (
 )
 from agentkit.providers._base import AssistantMessageBuilder
 from agentkit.providers._errors import ResponseFormatError, midstream_error, redact
+from agentkit.providers._sse import loads_data
 
 __all__ = [
     "CacheMode",
@@ -245,7 +245,7 @@ class ChunkState:
             self.progressed = True
             return
         try:
-            chunk = json.loads(data)
+            chunk = loads_data(data)
         except RecursionError:
             raise self._format_error(f"chunk nests too deeply: {data[:200]!r}") from None
         except ValueError:

@@ -21,13 +21,39 @@ Two deliberate choices:
 from __future__ import annotations
 
 import codecs
-from typing import NamedTuple
+import json
+import json.scanner
+from collections.abc import Callable
+from typing import Any, NamedTuple, cast
 
 from agentkit.providers._errors import SSEDecodeError
 
-__all__ = ["DEFAULT_MAX_EVENT_SIZE", "SSEDecoder", "ServerSentEvent"]
+__all__ = ["DEFAULT_MAX_EVENT_SIZE", "SSEDecoder", "ServerSentEvent", "loads_data"]
 
 DEFAULT_MAX_EVENT_SIZE = 16 * 1024 * 1024  # characters buffered for one line or event
+
+
+# The C scanner behind ``json.loads``, called directly: ``json.loads`` adds a
+# type check, ``JSONDecoder.decode`` and two whitespace regex matches around it
+# on every event, about a third of the cost of parsing a short delta chunk.
+_scan_once: Callable[[str, int], tuple[Any, int]] = json.scanner.make_scanner(
+    cast("Any", json.JSONDecoder())  # typeshed types the argument wrongly
+)
+
+
+def loads_data(data: str) -> Any:
+    """``json.loads(data)`` for an event's ``data``: the same value or the same error.
+
+    A document with whitespace around it, trailing text or an error falls back
+    to ``json.loads`` itself, so errors and edge cases are exactly its own.
+    """
+    try:
+        value, end = _scan_once(data, 0)
+    except StopIteration:
+        return json.loads(data)  # raises json's own JSONDecodeError
+    if end != len(data):
+        return json.loads(data)
+    return value
 
 
 class ServerSentEvent(NamedTuple):

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from provider_helpers import FIXTURES, fixture_bytes, split
 
 from agentkit.providers._errors import ResponseFormatError, SSEDecodeError
-from agentkit.providers._sse import ServerSentEvent, SSEDecoder
+from agentkit.providers._sse import ServerSentEvent, SSEDecoder, loads_data
 
 
 def decode(chunks: list[bytes], **kwargs: int) -> list[ServerSentEvent]:
@@ -164,3 +166,40 @@ def test_arbitrary_bytes_only_raise_typed_errors(raw: bytes, cuts: list[int]) ->
     except SSEDecodeError:
         pieces = None
     assert pieces == whole
+
+
+def _json_answer(text: str) -> tuple[str, object]:
+    try:
+        return ("value", json.loads(text))
+    except ValueError as exc:
+        return ("error", str(exc))
+
+
+def _fast_answer(text: str) -> tuple[str, object]:
+    try:
+        return ("value", loads_data(text))
+    except ValueError as exc:
+        return ("error", str(exc))
+
+
+JSON_ALPHABET = st.sampled_from(
+    [
+        *('{"a":', "[", "]", "{", "}", ",", ":", '"x"', "1", "-0.5e3", " ", "\n", "\t"),
+        *("null", "true", "NaN", "Infinity", '"\\u00e9"', '"\\ud83d"', "\ufeff", "x", '"'),
+    ]
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(parts=st.lists(JSON_ALPHABET, max_size=20))
+def test_loads_data_is_json_loads(parts: list[str]) -> None:
+    # The fast path gives json.loads's value, or fails with json.loads's own error.
+    text = "".join(parts)
+    assert repr(_fast_answer(text)) == repr(_json_answer(text))
+
+
+@pytest.mark.parametrize("name", STREAMS)
+def test_loads_data_parses_every_fixture_event_as_json_loads(name: str) -> None:
+    for event in decode([fixture_bytes(name)]):
+        if event.data != "[DONE]":
+            assert repr(_fast_answer(event.data)) == repr(_json_answer(event.data))
