@@ -113,6 +113,8 @@ from agentkit.providers import (
 from agentkit.transforms import (
     CacheBreakpoints,
     CacheMarkerError,
+    ClearToolResults,
+    CompactionError,
     Pipeline,
     Transform,
     TransformInfo,
@@ -185,6 +187,7 @@ __all__ = [
     "TransformInfo",
     "Pipeline",
     "CacheBreakpoints",
+    "ClearToolResults",
     # providers and models (agentkit.providers)
     "Provider",
     "AssistantStream",
@@ -219,6 +222,7 @@ __all__ = [
     "OutputValidationError",
     "UnsupportedOutputError",
     "CacheMarkerError",
+    "CompactionError",
     # errors of a provider (agentkit.providers)
     "ProviderError",
     "AuthenticationError",
