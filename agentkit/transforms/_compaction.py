@@ -40,7 +40,7 @@ PLACEHOLDER = "[tool result cleared to save context]"
 
 
 def estimate_tokens(context: Context) -> int:
-    """The estimated prompt tokens of ``context`` (4 characters a token, a fixed count per image)."""
+    """Estimated prompt tokens of ``context`` (4 characters a token, a fixed count per image)."""
     return estimate_prefix_tokens(
         context, (MESSAGES, len(context.messages) - 1, sys.maxsize), sys.maxsize
     )
