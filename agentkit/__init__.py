@@ -114,6 +114,8 @@ from agentkit.providers import (
 from agentkit.transforms import (
     CacheBreakpoints,
     CacheMarkerError,
+    ClearToolResults,
+    CompactionError,
     Pipeline,
     Transform,
     TransformInfo,
@@ -187,6 +189,7 @@ __all__ = [
     "TransformInfo",
     "Pipeline",
     "CacheBreakpoints",
+    "ClearToolResults",
     # providers and models (agentkit.providers)
     "Provider",
     "AssistantStream",
@@ -221,6 +224,7 @@ __all__ = [
     "OutputValidationError",
     "UnsupportedOutputError",
     "CacheMarkerError",
+    "CompactionError",
     # errors of a provider (agentkit.providers)
     "ProviderError",
     "AuthenticationError",

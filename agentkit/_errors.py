@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 __all__ = [
     "AgentBusyError",
     "AgentkitError",
+    "CompactionError",
     "OutputError",
     "OutputValidationError",
     "ProducerExitedError",
@@ -104,6 +105,23 @@ class RunError(AgentkitError):
         super().__init__(f"{stage} raised {type(cause).__name__}: {cause}")
         self.stage = stage
         self.__cause__ = cause
+
+
+class CompactionError(AgentkitError):
+    """A compaction transform could not bring the request under its threshold.
+
+    ``tokens`` is what the request still counts after compacting all it may;
+    ``threshold`` is the count it had to get under. Raised instead of sending a
+    request the model's window would refuse, or compacting again and again.
+    """
+
+    def __init__(self, tokens: int, threshold: int, detail: str = "") -> None:
+        tail = f": {detail}" if detail else ""
+        super().__init__(
+            f"compaction left {tokens} tokens, over the threshold of {threshold}{tail}"
+        )
+        self.tokens = tokens
+        self.threshold = threshold
 
 
 class UsageLimitExceeded(AgentkitError):

@@ -870,6 +870,7 @@ class _Run:
             self.run_id,
             self.turn,
             seen=self.transform_seen,
+            max_tokens=self.options.max_tokens,
         )
         try:
             transformed: object = transform(context, info)

@@ -25,6 +25,8 @@ class TransformInfo:
 
     ``turn`` counts from 1 within the run. :meth:`once` answers True the first
     time it is asked a key during a run, for warnings that must not repeat.
+    ``max_tokens`` is the request's output budget, when it has one: the room a
+    transform that measures the request must leave in the model's window.
     """
 
     model: str
@@ -32,6 +34,7 @@ class TransformInfo:
     run_id: str = ""
     turn: int = 1
     _seen: set[str] = field(factory=set, alias="seen", repr=False, eq=False)
+    max_tokens: int | None = None
 
     def once(self, key: str) -> bool:
         if key in self._seen:
